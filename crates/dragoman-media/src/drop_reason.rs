@@ -23,11 +23,13 @@ pub enum DropReason {
     BeforeSwitchPoint,
     /// A datagram from an address no peer accepts.
     UnknownSource,
+    /// A datagram that is neither STUN, DTLS nor SRTP, or that the peer's stack refused.
+    Malformed,
 }
 
 impl DropReason {
     /// Every reason, for metrics that pre-register one series per reason.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::UnknownStream,
         DropReason::Unpublished,
         DropReason::UnknownPayloadType,
@@ -38,6 +40,7 @@ impl DropReason {
         DropReason::OtherLayer,
         DropReason::BeforeSwitchPoint,
         DropReason::UnknownSource,
+        DropReason::Malformed,
     ];
 
     /// A stable snake_case name for logs and metric labels.
@@ -53,6 +56,7 @@ impl DropReason {
             DropReason::OtherLayer => "other_layer",
             DropReason::BeforeSwitchPoint => "before_switch_point",
             DropReason::UnknownSource => "unknown_source",
+            DropReason::Malformed => "malformed",
         }
     }
 

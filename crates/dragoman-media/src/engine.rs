@@ -1,0 +1,961 @@
+//! The media engine: every peer (one str0m `Rtc` each), every published track, every subscription,
+//! and the forwarding hot path between them.
+//!
+//! Sans-IO: the owner feeds datagrams with [`MediaEngine::handle_datagram`] and time with
+//! [`MediaEngine::handle_timeout`], and drains transmits, events and the next timeout with
+//! [`MediaEngine::poll_output`]. Control operations (offers, tracks, subscriptions) are plain method
+//! calls. One engine serves any number of calls; a call never spans two engines.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::drop_reason::{DropCounts, DropReason};
+use crate::error::MediaError;
+use crate::forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};
+use crate::ids::{PeerId, TrackId};
+use crate::keyframe::{KeyframeThrottle, VideoCodec, starts_keyframe};
+use crate::rewrite::RtpPosition;
+
+/// How often best-layer choices are refreshed.
+const LAYER_REFRESH: Duration = Duration::from_millis(250);
+/// A simulcast layer with no packet for this long counts as gone.
+const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Settings of one engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Addresses the media socket is reachable at; each becomes a host candidate of every peer.
+    pub local_addresses: Vec<SocketAddr>,
+    /// Keyframe requests to one publisher layer are sent at most this often (the rest are folded).
+    pub keyframe_request_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            local_addresses: Vec::new(),
+            keyframe_request_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Which of a participant's transports a peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportRole {
+    /// Media flows from the client to the SFU; the client offers.
+    Publisher,
+    /// Media flows from the SFU to the client; the SFU offers.
+    Subscriber,
+}
+
+/// Names carried in the subscriber's SDP (`a=msid:<stream> <track>`), so clients can tell tracks apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackLabel {
+    pub stream: String,
+    pub track: String,
+}
+
+/// Something the owner of the engine should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// ICE and DTLS are up.
+    Connected { peer: PeerId },
+    /// ICE lost the peer, or the peer closed DTLS.
+    Disconnected { peer: PeerId },
+    /// A publisher's SDP added media (on the publisher transport).
+    MediaAdded {
+        peer: PeerId,
+        mid: Mid,
+        kind: MediaKind,
+    },
+    /// A keyframe request (PLI) went to a publisher.
+    KeyframeRequested { track: TrackId, layer: usize },
+}
+
+/// What [`MediaEngine::poll_output`] yields.
+#[derive(Debug)]
+pub enum EngineOutput {
+    /// Send this datagram.
+    Transmit(Transmit),
+    Event(MediaEvent),
+    /// Nothing more to do until this time (or the next input).
+    Timeout(Instant),
+}
+
+/// The server's offer on a subscriber transport, and the track each new `mid` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberOffer {
+    pub sdp: String,
+    pub tracks: Vec<(Mid, TrackId)>,
+}
+
+/// What `subscribe` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    /// A new `mid` is needed: create an offer with [`MediaEngine::create_offer`].
+    NeedsNegotiation,
+    /// The track's `mid` exists already; forwarding resumes at the next switch point.
+    Resumed,
+}
+
+/// Counters of the media plane since the engine started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    pub rtp_packets_in: u64,
+    pub rtp_bytes_in: u64,
+    pub rtp_packets_forwarded: u64,
+    pub rtp_bytes_forwarded: u64,
+    pub datagrams_in: u64,
+    pub datagram_bytes_in: u64,
+    pub keyframe_requests_sent: u64,
+    pub keyframe_requests_received: u64,
+    pub drops: DropCounts,
+}
+
+/// Sizes of what the engine holds, for gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounts {
+    pub peers: usize,
+    pub tracks: usize,
+    pub active_subscriptions: usize,
+}
+
+/// One subscription of a subscriber peer: a track, the `mid` it goes out on, and forwarding state.
+#[derive(Debug)]
+struct DownTrack {
+    /// `None` once the track ended; the `mid` stays negotiated but silent.
+    track: Option<TrackId>,
+    kind: MediaKind,
+    mid: Option<Mid>,
+    negotiated: bool,
+    forwarder: Forwarder,
+    /// Publisher payload type → subscriber payload type, filled on first use.
+    pt_map: Vec<(Pt, Option<Pt>)>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    role: TransportRole,
+    rtc: Rtc,
+    connected: bool,
+    /// Set when `rtc` may have output; cleared when `poll_output` reached its timeout.
+    needs_poll: bool,
+    next_timeout: Instant,
+    /// Receive SSRC → (mid, rid), so packets need no per-packet stream lookup (Chrome stops sending
+    /// mid/rid header extensions early).
+    streams: HashMap<Ssrc, (Mid, Option<Rid>)>,
+    /// Publisher: which track each `mid` feeds.
+    tracks_by_mid: HashMap<Mid, TrackId>,
+    /// Subscriber: subscriptions, indexed by position (stable; ended ones stay in place).
+    down_tracks: Vec<DownTrack>,
+    pending_offer: Option<SdpPendingOffer>,
+}
+
+#[derive(Debug)]
+struct Layer {
+    rid: Option<Rid>,
+    last_packet: Option<Instant>,
+    keyframes: KeyframeThrottle,
+}
+
+#[derive(Debug)]
+struct Track {
+    publisher: PeerId,
+    mid: Mid,
+    kind: MediaKind,
+    label: TrackLabel,
+    /// Lowest first.
+    layers: Vec<Layer>,
+    best_layer: usize,
+    /// Publisher payload type → its codec parameters, filled on first use.
+    codecs: Vec<(Pt, Option<PayloadParams>)>,
+    /// (subscriber peer, index into its `down_tracks`).
+    subscribers: Vec<(PeerId, usize)>,
+}
+
+/// The media plane. See the module documentation.
+#[derive(Debug)]
+pub struct MediaEngine {
+    config: EngineConfig,
+    now: Instant,
+    peers: HashMap<PeerId, Peer>,
+    tracks: HashMap<TrackId, Track>,
+    by_source: HashMap<SocketAddr, PeerId>,
+    dirty: Vec<PeerId>,
+    events: VecDeque<MediaEvent>,
+    stats: MediaStats,
+    next_peer: u64,
+    next_track: u64,
+    next_layer_refresh: Instant,
+}
+
+impl MediaEngine {
+    pub fn new(config: EngineConfig, now: Instant) -> Self {
+        str0m::crypto::from_feature_flags().install_process_default();
+        MediaEngine {
+            config,
+            now,
+            peers: HashMap::new(),
+            tracks: HashMap::new(),
+            by_source: HashMap::new(),
+            dirty: Vec::new(),
+            events: VecDeque::new(),
+            stats: MediaStats::default(),
+            next_peer: 1,
+            next_track: 1,
+            next_layer_refresh: now,
+        }
+    }
+
+    pub fn stats(&self) -> &MediaStats {
+        &self.stats
+    }
+
+    pub fn counts(&self) -> EngineCounts {
+        EngineCounts {
+            peers: self.peers.len(),
+            tracks: self.tracks.len(),
+            active_subscriptions: self
+                .peers
+                .values()
+                .flat_map(|p| &p.down_tracks)
+                .filter(|d| d.track.is_some() && !d.forwarder.is_paused())
+                .count(),
+        }
+    }
+
+    /// Is the peer's ICE and DTLS up?
+    pub fn is_connected(&self, peer: PeerId) -> bool {
+        self.peers.get(&peer).is_some_and(|p| p.connected)
+    }
+
+    /// Create a transport. Its host candidates are the engine's local addresses.
+    pub fn add_peer(&mut self, role: TransportRole, now: Instant) -> Result<PeerId, MediaError> {
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .build(now);
+        for addr in &self.config.local_addresses {
+            let candidate = Candidate::host(*addr, "udp")
+                .map_err(|e| MediaError::BadLocalAddress(*addr, e.to_string()))?;
+            rtc.add_local_candidate(candidate);
+        }
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        self.peers.insert(
+            id,
+            Peer {
+                role,
+                rtc,
+                connected: false,
+                needs_poll: false,
+                next_timeout: now,
+                streams: HashMap::new(),
+                tracks_by_mid: HashMap::new(),
+                down_tracks: Vec::new(),
+                pending_offer: None,
+            },
+        );
+        self.mark_dirty(id);
+        Ok(id)
+    }
+
+    /// Remove a transport with everything it published and every subscription it held. Returns the
+    /// tracks that ended with it.
+    pub fn remove_peer(&mut self, peer: PeerId) -> Vec<TrackId> {
+        let Some(mut gone) = self.peers.remove(&peer) else {
+            return Vec::new();
+        };
+        gone.rtc.disconnect();
+        let ended: Vec<TrackId> = gone.tracks_by_mid.values().copied().collect();
+        for track in &ended {
+            self.remove_track(*track);
+        }
+        for down in &gone.down_tracks {
+            if let Some(track) = down.track.and_then(|t| self.tracks.get_mut(&t)) {
+                track.subscribers.retain(|(p, _)| *p != peer);
+            }
+        }
+        self.by_source.retain(|_, p| *p != peer);
+        self.dirty.retain(|p| *p != peer);
+        ended
+    }
+
+    /// Answer a client's offer on its publisher transport.
+    pub fn accept_offer(&mut self, peer: PeerId, sdp: &str) -> Result<String, MediaError> {
+        let p = self.peer_mut(peer)?;
+        if p.role != TransportRole::Publisher {
+            return Err(MediaError::WrongTransport {
+                expected: "publisher",
+            });
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let answer = p
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::SdpRejected(e.to_string()))?;
+        self.mark_dirty(peer);
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Add a trickled ICE candidate of the client (`candidate:…` line, with or without `a=`).
+    pub fn add_remote_candidate(&mut self, peer: PeerId, candidate: &str) -> Result<(), MediaError> {
+        let line = candidate.trim().trim_start_matches("a=");
+        if line.is_empty() {
+            // End of candidates: nothing to do for an ICE-lite server.
+            return Ok(());
+        }
+        let candidate =
+            Candidate::from_sdp_string(line).map_err(|e| MediaError::BadCandidate(e.to_string()))?;
+        self.peer_mut(peer)?.rtc.add_remote_candidate(candidate);
+        self.mark_dirty(peer);
+        Ok(())
+    }
+
+    /// Turn a negotiated receiving `mid` of a publisher transport into a track others can subscribe to.
+    /// `layers` are the simulcast rids, lowest first (empty for one layer).
+    pub fn add_track(
+        &mut self,
+        publisher: PeerId,
+        mid: &str,
+        kind: MediaKind,
+        layers: &[String],
+        label: TrackLabel,
+    ) -> Result<TrackId, MediaError> {
+        let next_track = self.next_track;
+        let p = self.peer_mut(publisher)?;
+        if p.role != TransportRole::Publisher {
+            return Err(MediaError::WrongTransport {
+                expected: "publisher",
+            });
+        }
+        let mid = Mid::from(mid);
+        let media = p
+            .rtc
+            .media(mid)
+            .ok_or_else(|| MediaError::UnknownMid(mid.to_string()))?;
+        if media.kind() != kind {
+            return Err(MediaError::KindMismatch {
+                mid: mid.to_string(),
+                expected: kind_name(kind),
+                actual: kind_name(media.kind()),
+            });
+        }
+        if !media.direction().is_receiving() {
+            return Err(MediaError::NotReceiving(mid.to_string()));
+        }
+        if p.tracks_by_mid.contains_key(&mid) {
+            return Err(MediaError::AlreadyPublished(mid.to_string()));
+        }
+        let id = TrackId(next_track);
+        p.tracks_by_mid.insert(mid, id);
+        self.next_track += 1;
+        let layers = if layers.is_empty() {
+            vec![None]
+        } else {
+            layers.iter().map(|r| Some(Rid::from(r.as_str()))).collect()
+        };
+        self.tracks.insert(
+            id,
+            Track {
+                publisher,
+                mid,
+                kind,
+                label,
+                best_layer: layers.len() - 1,
+                layers: layers
+                    .into_iter()
+                    .map(|rid| Layer {
+                        rid,
+                        last_packet: None,
+                        keyframes: KeyframeThrottle::default(),
+                    })
+                    .collect(),
+                codecs: Vec::new(),
+                subscribers: Vec::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// End a track: its subscribers' `mid`s fall silent.
+    pub fn remove_track(&mut self, track: TrackId) {
+        let Some(gone) = self.tracks.remove(&track) else {
+            return;
+        };
+        if let Some(publisher) = self.peers.get_mut(&gone.publisher) {
+            publisher.tracks_by_mid.remove(&gone.mid);
+        }
+        for (subscriber, index) in gone.subscribers {
+            if let Some(down) = self
+                .peers
+                .get_mut(&subscriber)
+                .and_then(|p| p.down_tracks.get_mut(index))
+            {
+                down.track = None;
+            }
+        }
+    }
+
+    /// Start or resume sending a track to a subscriber transport.
+    pub fn subscribe(
+        &mut self,
+        subscriber: PeerId,
+        track_id: TrackId,
+        now: Instant,
+    ) -> Result<SubscribeOutcome, MediaError> {
+        self.advance(now);
+        let track = self
+            .tracks
+            .get_mut(&track_id)
+            .ok_or(MediaError::UnknownTrack(track_id))?;
+        let peer = self
+            .peers
+            .get_mut(&subscriber)
+            .ok_or(MediaError::UnknownPeer(subscriber))?;
+        if peer.role != TransportRole::Subscriber {
+            return Err(MediaError::WrongTransport {
+                expected: "subscriber",
+            });
+        }
+        if let Some(down) = peer.down_tracks.iter_mut().find(|d| d.track == Some(track_id)) {
+            down.forwarder.resume();
+            let layer = down.forwarder.target_layer();
+            let ready = down.negotiated && peer.connected && down.forwarder.wants_keyframe();
+            if ready {
+                self.request_keyframe(track_id, layer);
+            }
+            return Ok(SubscribeOutcome::Resumed);
+        }
+        let (clock_rate, policy) = match track.kind {
+            MediaKind::Audio => (48_000, StartPolicy::Anywhere),
+            MediaKind::Video => (90_000, StartPolicy::OnKeyframe),
+        };
+        peer.down_tracks.push(DownTrack {
+            track: Some(track_id),
+            kind: track.kind,
+            mid: None,
+            negotiated: false,
+            forwarder: Forwarder::new(clock_rate, policy, track.best_layer),
+            pt_map: Vec::new(),
+        });
+        track.subscribers.push((subscriber, peer.down_tracks.len() - 1));
+        Ok(SubscribeOutcome::NeedsNegotiation)
+    }
+
+    /// Stop sending a track to a subscriber at once. The `mid` stays, so a later `subscribe` resumes
+    /// without renegotiation.
+    pub fn unsubscribe(&mut self, subscriber: PeerId, track: TrackId) -> Result<(), MediaError> {
+        let peer = self.peer_mut(subscriber)?;
+        let down = peer
+            .down_tracks
+            .iter_mut()
+            .find(|d| d.track == Some(track))
+            .ok_or(MediaError::UnknownTrack(track))?;
+        down.forwarder.pause();
+        Ok(())
+    }
+
+    /// Create an offer adding a `mid` for every subscription that has none yet. `None` when nothing
+    /// needs negotiating.
+    pub fn create_offer(&mut self, subscriber: PeerId) -> Result<Option<SubscriberOffer>, MediaError> {
+        let Self { peers, tracks, .. } = self;
+        let peer = peers
+            .get_mut(&subscriber)
+            .ok_or(MediaError::UnknownPeer(subscriber))?;
+        if peer.role != TransportRole::Subscriber {
+            return Err(MediaError::WrongTransport {
+                expected: "subscriber",
+            });
+        }
+        if peer.pending_offer.is_some() {
+            return Err(MediaError::OfferPending);
+        }
+        let mut api = peer.rtc.sdp_api();
+        let mut added = Vec::new();
+        for down in peer.down_tracks.iter_mut().filter(|d| d.mid.is_none()) {
+            let Some(track_id) = down.track else { continue };
+            let Some(track) = tracks.get(&track_id) else { continue };
+            let mid = api.add_media(
+                down.kind,
+                Direction::SendOnly,
+                Some(track.label.stream.clone()),
+                Some(track.label.track.clone()),
+                None,
+            );
+            down.mid = Some(mid);
+            added.push((mid, track_id));
+        }
+        let Some((offer, pending)) = api.apply() else {
+            return Ok(None);
+        };
+        peer.pending_offer = Some(pending);
+        self.mark_dirty(subscriber);
+        Ok(Some(SubscriberOffer {
+            sdp: offer.to_sdp_string(),
+            tracks: added,
+        }))
+    }
+
+    /// Apply the client's answer to the outstanding subscriber offer.
+    pub fn accept_answer(&mut self, subscriber: PeerId, sdp: &str) -> Result<(), MediaError> {
+        let peer = self.peer_mut(subscriber)?;
+        if peer.role != TransportRole::Subscriber {
+            return Err(MediaError::WrongTransport {
+                expected: "subscriber",
+            });
+        }
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let pending = peer.pending_offer.take().ok_or(MediaError::NoOfferPending)?;
+        let result = peer.rtc.sdp_api().accept_answer(pending, answer);
+        if let Err(e) = result {
+            // The offered mids are lost with the failed negotiation; offer them again next time.
+            for down in peer.down_tracks.iter_mut().filter(|d| !d.negotiated) {
+                down.mid = None;
+            }
+            return Err(MediaError::SdpRejected(e.to_string()));
+        }
+        for down in peer.down_tracks.iter_mut().filter(|d| d.mid.is_some()) {
+            down.negotiated = true;
+        }
+        self.mark_dirty(subscriber);
+        Ok(())
+    }
+
+    /// Feed one received datagram.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> Result<(), DropReason> {
+        self.advance(now);
+        self.stats.datagrams_in += 1;
+        self.stats.datagram_bytes_in += contents.len() as u64;
+        let Ok(contents) = contents.try_into() else {
+            self.stats.drops.add(DropReason::Malformed);
+            return Err(DropReason::Malformed);
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        let cached = self
+            .by_source
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let found = cached.or_else(|| {
+            self.peers
+                .iter()
+                .find(|(_, p)| p.rtc.accepts(&input))
+                .map(|(id, _)| *id)
+        });
+        let Some(peer_id) = found else {
+            self.stats.drops.add(DropReason::UnknownSource);
+            return Err(DropReason::UnknownSource);
+        };
+        if cached.is_none() {
+            self.by_source.insert(source, peer_id);
+        }
+        self.mark_dirty(peer_id);
+        let Some(peer) = self.peers.get_mut(&peer_id) else {
+            return Err(DropReason::UnknownSource);
+        };
+        if let Err(e) = peer.rtc.handle_input(input) {
+            tracing::debug!(peer = %peer_id, error = %e, "datagram refused");
+            self.stats.drops.add(DropReason::Malformed);
+            return Err(DropReason::Malformed);
+        }
+        Ok(())
+    }
+
+    /// Advance time: run every peer whose timer is due, deferred keyframe requests, layer choices.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.next_timeout <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::warn!(peer = %id, error = %e, "timeout handling failed");
+                }
+                self.mark_dirty(id);
+            }
+        }
+        self.send_deferred_keyframe_requests();
+        if now >= self.next_layer_refresh {
+            self.next_layer_refresh = now + LAYER_REFRESH;
+            self.refresh_best_layers();
+        }
+    }
+
+    /// Drain: datagrams to send, events, and finally the time of the next needed `handle_timeout`.
+    pub fn poll_output(&mut self) -> EngineOutput {
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return EngineOutput::Event(event);
+            }
+            let Some(&peer_id) = self.dirty.last() else {
+                return EngineOutput::Timeout(self.next_timeout());
+            };
+            let Some(peer) = self.peers.get_mut(&peer_id) else {
+                self.dirty.pop();
+                continue;
+            };
+            match peer.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => return EngineOutput::Transmit(transmit),
+                Ok(Output::Timeout(at)) => {
+                    peer.next_timeout = at;
+                    peer.needs_poll = false;
+                    self.dirty.retain(|p| *p != peer_id);
+                }
+                Ok(Output::Event(event)) => self.on_rtc_event(peer_id, event),
+                Err(e) => {
+                    tracing::warn!(peer = %peer_id, error = %e, "peer failed");
+                    peer.needs_poll = false;
+                    peer.next_timeout = self.now + Duration::from_secs(3600);
+                    self.dirty.retain(|p| *p != peer_id);
+                    self.events.push_back(MediaEvent::Disconnected { peer: peer_id });
+                }
+            }
+        }
+    }
+
+    fn next_timeout(&self) -> Instant {
+        let interval = self.config.keyframe_request_interval;
+        let peers = self.peers.values().map(|p| p.next_timeout);
+        let deferred = self
+            .tracks
+            .values()
+            .flat_map(|t| &t.layers)
+            .filter_map(|l| l.keyframes.deferred_due(interval));
+        peers
+            .chain(deferred)
+            .chain(std::iter::once(self.next_layer_refresh))
+            .min()
+            .unwrap_or(self.now + LAYER_REFRESH)
+    }
+
+    fn on_rtc_event(&mut self, peer_id: PeerId, event: Event) {
+        match event {
+            Event::Connected => {
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    peer.connected = true;
+                }
+                self.events.push_back(MediaEvent::Connected { peer: peer_id });
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    peer.connected = false;
+                }
+                self.events.push_back(MediaEvent::Disconnected { peer: peer_id });
+            }
+            Event::MediaAdded(added) => self.events.push_back(MediaEvent::MediaAdded {
+                peer: peer_id,
+                mid: added.mid,
+                kind: added.kind,
+            }),
+            Event::RtpPacket(packet) => self.forward(peer_id, packet),
+            Event::KeyframeRequest(request) => self.on_subscriber_keyframe_request(peer_id, request.mid),
+            _ => {}
+        }
+    }
+
+    /// The hot path: one packet from a publisher to every subscriber of its track.
+    fn forward(&mut self, publisher: PeerId, packet: RtpPacket) {
+        self.stats.rtp_packets_in += 1;
+        self.stats.rtp_bytes_in += packet.payload.len() as u64;
+        let now = self.now;
+        let Self {
+            peers,
+            tracks,
+            stats,
+            dirty,
+            ..
+        } = self;
+        let Some(source) = peers.get_mut(&publisher) else {
+            return;
+        };
+        let Some((mid, rid)) = lookup_stream(source, packet.header.ssrc) else {
+            stats.drops.add(DropReason::UnknownStream);
+            return;
+        };
+        let Some(track_id) = source.tracks_by_mid.get(&mid).copied() else {
+            stats.drops.add(DropReason::Unpublished);
+            return;
+        };
+        let Some(track) = tracks.get_mut(&track_id) else {
+            stats.drops.add(DropReason::Unpublished);
+            return;
+        };
+        let pt = packet.header.payload_type;
+        let Some(params) = codec_params(track, &source.rtc, pt) else {
+            stats.drops.add(DropReason::UnknownPayloadType);
+            return;
+        };
+        let layer = layer_index(track, rid);
+        track.layers[layer].last_packet = Some(now);
+        let keyframe = match track.kind {
+            MediaKind::Audio => false,
+            MediaKind::Video => starts_keyframe(video_codec(params.spec().codec), &packet.payload),
+        };
+        let incoming = IncomingPacket {
+            position: RtpPosition {
+                seq: *packet.seq_no,
+                timestamp: packet.time.numer(),
+            },
+            layer,
+            keyframe,
+        };
+        let mut ext_vals = ExtensionValues::default();
+        if track.kind == MediaKind::Audio {
+            ext_vals.audio_level = packet.header.ext_vals.audio_level;
+            ext_vals.voice_activity = packet.header.ext_vals.voice_activity;
+        }
+        let mut wanted_layer = None;
+        for &(subscriber, index) in &track.subscribers {
+            let Some(peer) = peers.get_mut(&subscriber) else { continue };
+            let Some(down) = peer.down_tracks.get_mut(index) else { continue };
+            let (Some(out_mid), true, true) = (down.mid, down.negotiated, peer.connected) else {
+                stats.drops.add(DropReason::NotNegotiated);
+                continue;
+            };
+            let Some(out_pt) = subscriber_pt(down, &peer.rtc, out_mid, pt, &params) else {
+                stats.drops.add(DropReason::CodecMismatch);
+                continue;
+            };
+            let out = match down.forwarder.decide(&incoming, now) {
+                Decision::Forward(out) => out,
+                Decision::Drop(reason) => {
+                    stats.drops.add(reason);
+                    if down.forwarder.wants_keyframe() {
+                        wanted_layer = Some(down.forwarder.target_layer());
+                    }
+                    continue;
+                }
+            };
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                stats.drops.add(DropReason::NotNegotiated);
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(out_pt, out.seq.into(), out.timestamp as u32, packet.timestamp, packet.payload.clone())
+                    .marker(packet.header.marker)
+                    .ext_vals(ext_vals.clone())
+                    .nackable(track.kind == MediaKind::Video),
+            );
+            stats.rtp_packets_forwarded += 1;
+            stats.rtp_bytes_forwarded += packet.payload.len() as u64;
+            if !peer.needs_poll {
+                peer.needs_poll = true;
+                dirty.push(subscriber);
+            }
+        }
+        if let Some(layer) = wanted_layer {
+            self.request_keyframe(track_id, layer);
+        }
+    }
+
+    fn on_subscriber_keyframe_request(&mut self, subscriber: PeerId, mid: Mid) {
+        self.stats.keyframe_requests_received += 1;
+        let Some(peer) = self.peers.get(&subscriber) else { return };
+        let Some(down) = peer.down_tracks.iter().find(|d| d.mid == Some(mid)) else {
+            return;
+        };
+        if let (Some(track), false) = (down.track, down.forwarder.is_paused()) {
+            let layer = down.forwarder.current_layer().unwrap_or(down.forwarder.target_layer());
+            self.request_keyframe(track, layer);
+        }
+    }
+
+    /// Ask a publisher for a keyframe on one layer, throttled.
+    fn request_keyframe(&mut self, track_id: TrackId, layer: usize) {
+        let interval = self.config.keyframe_request_interval;
+        let now = self.now;
+        let Some(track) = self.tracks.get_mut(&track_id) else { return };
+        let Some(l) = track.layers.get_mut(layer) else { return };
+        if l.keyframes.request(now, interval) {
+            self.send_keyframe_request(track_id, layer);
+        }
+    }
+
+    fn send_deferred_keyframe_requests(&mut self) {
+        let interval = self.config.keyframe_request_interval;
+        let now = self.now;
+        let mut due = Vec::new();
+        for (id, track) in &mut self.tracks {
+            for (index, layer) in track.layers.iter_mut().enumerate() {
+                if layer.keyframes.poll_deferred(now, interval) {
+                    due.push((*id, index));
+                }
+            }
+        }
+        for (track, layer) in due {
+            self.send_keyframe_request(track, layer);
+        }
+    }
+
+    fn send_keyframe_request(&mut self, track_id: TrackId, layer: usize) {
+        let Some(track) = self.tracks.get(&track_id) else { return };
+        if track.kind != MediaKind::Video {
+            return;
+        }
+        let (publisher, mid) = (track.publisher, track.mid);
+        let rid = track.layers.get(layer).and_then(|l| l.rid);
+        let Some(peer) = self.peers.get_mut(&publisher) else { return };
+        let mut api = peer.rtc.direct_api();
+        // Before a layer's first packet its receive stream does not exist yet: ask any layer present.
+        let stream = match api.stream_rx_by_mid(mid, rid) {
+            Some(stream) => Some(stream),
+            None => api.stream_rx_by_mid(mid, None),
+        };
+        if let Some(stream) = stream {
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            self.stats.keyframe_requests_sent += 1;
+            self.events.push_back(MediaEvent::KeyframeRequested { track: track_id, layer });
+        }
+        self.mark_dirty(publisher);
+    }
+
+    /// Pick for each track the highest layer that is arriving, and point its subscribers at it.
+    fn refresh_best_layers(&mut self) {
+        let now = self.now;
+        let Self { peers, tracks, .. } = self;
+        for track in tracks.values_mut().filter(|t| t.layers.len() > 1) {
+            let best = track
+                .layers
+                .iter()
+                .rposition(|l| l.last_packet.is_some_and(|at| now.duration_since(at) < LAYER_TIMEOUT))
+                .unwrap_or(track.best_layer);
+            if best == track.best_layer {
+                continue;
+            }
+            track.best_layer = best;
+            for (subscriber, index) in &track.subscribers {
+                if let Some(down) = peers.get_mut(subscriber).and_then(|p| p.down_tracks.get_mut(*index)) {
+                    down.forwarder.set_target_layer(best);
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn mark_dirty(&mut self, peer_id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(&peer_id)
+            && !peer.needs_poll
+        {
+            peer.needs_poll = true;
+            self.dirty.push(peer_id);
+        }
+    }
+
+    fn peer_mut(&mut self, peer: PeerId) -> Result<&mut Peer, MediaError> {
+        self.peers.get_mut(&peer).ok_or(MediaError::UnknownPeer(peer))
+    }
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}
+
+fn video_codec(codec: Codec) -> VideoCodec {
+    match codec {
+        Codec::Vp8 => VideoCodec::Vp8,
+        Codec::H264 => VideoCodec::H264,
+        _ => VideoCodec::Other,
+    }
+}
+
+/// The (mid, rid) of a receive SSRC, cached after the first lookup.
+fn lookup_stream(peer: &mut Peer, ssrc: Ssrc) -> Option<(Mid, Option<Rid>)> {
+    if let Some(found) = peer.streams.get(&ssrc) {
+        return Some(*found);
+    }
+    let mut api = peer.rtc.direct_api();
+    let stream = api.stream_rx(&ssrc)?;
+    let found = (stream.mid(), stream.rid());
+    peer.streams.insert(ssrc, found);
+    Some(found)
+}
+
+/// The codec parameters of a publisher's payload type, cached per track.
+fn codec_params(track: &mut Track, rtc: &Rtc, pt: Pt) -> Option<PayloadParams> {
+    if let Some((_, params)) = track.codecs.iter().find(|(p, _)| *p == pt) {
+        return *params;
+    }
+    let params = rtc.codec_config().find(|p| p.pt() == pt).copied();
+    track.codecs.push((pt, params));
+    params
+}
+
+/// The subscriber's payload type for the publisher's codec, cached per subscription.
+fn subscriber_pt(
+    down: &mut DownTrack,
+    rtc: &Rtc,
+    mid: Mid,
+    publisher_pt: Pt,
+    params: &PayloadParams,
+) -> Option<Pt> {
+    if let Some((_, out)) = down.pt_map.iter().find(|(p, _)| *p == publisher_pt) {
+        return *out;
+    }
+    let negotiated = rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+    let out = rtc
+        .codec_config()
+        .match_params(*params)
+        .map(|p| p.pt())
+        .filter(|pt| negotiated.contains(pt));
+    down.pt_map.push((publisher_pt, out));
+    out
+}
+
+/// The layer index of a rid, adding layers the publication did not declare.
+fn layer_index(track: &mut Track, rid: Option<Rid>) -> usize {
+    if let Some(index) = track.layers.iter().position(|l| l.rid == rid) {
+        return index;
+    }
+    if rid.is_none() {
+        // A single-layer stream on a track declared with rids: treat it as the lowest layer.
+        return 0;
+    }
+    track.layers.push(Layer {
+        rid,
+        last_packet: None,
+        keyframes: KeyframeThrottle::default(),
+    });
+    track.layers.len() - 1
+}

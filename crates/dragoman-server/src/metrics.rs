@@ -1,0 +1,205 @@
+//! Prometheus metrics. Aggregates only: no call or participant ids as labels (those belong to the
+//! per-call API). Media counters are read from the media worker at scrape time.
+
+use dragoman_media::{DropReason, EngineCounts, MediaStats};
+use dragoman_signal::ErrorCode;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::media_worker::SocketStats;
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    calls: IntGauge,
+    participants: IntGauge,
+    publications: IntGauge,
+    subscriptions: IntGauge,
+    peers: IntGauge,
+    signaling_connections: IntGauge,
+    signaling_errors: IntCounterVec,
+    rtp_packets_in: IntCounter,
+    rtp_bytes_in: IntCounter,
+    rtp_packets_out: IntCounter,
+    rtp_bytes_out: IntCounter,
+    udp_datagrams_in: IntCounter,
+    udp_bytes_in: IntCounter,
+    udp_datagrams_out: IntCounter,
+    udp_bytes_out: IntCounter,
+    udp_send_errors: IntCounter,
+    keyframe_requests_sent: IntCounter,
+    keyframe_requests_received: IntCounter,
+    dropped: IntCounterVec,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label])
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+/// Raise a counter to a total kept elsewhere.
+fn catch_up(counter: &IntCounter, total: u64) {
+    let current = counter.get();
+    if total > current {
+        counter.inc_by(total - current);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric. Names and help texts are fixed literals, so registration
+    /// cannot fail at run time.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let metrics = Metrics {
+            calls: gauge(&r, "dragoman_calls", "Calls with at least one participant."),
+            participants: gauge(&r, "dragoman_participants", "Connected participants, operators included."),
+            publications: gauge(&r, "dragoman_publications", "Published tracks."),
+            subscriptions: gauge(&r, "dragoman_subscriptions", "Active (not paused) subscriptions."),
+            peers: gauge(&r, "dragoman_media_peers", "WebRTC transports (two per participant)."),
+            signaling_connections: gauge(&r, "dragoman_signaling_connections", "Open signaling WebSockets."),
+            signaling_errors: counter_vec(
+                &r,
+                "dragoman_signaling_errors_total",
+                "Error replies sent to clients, by code.",
+                "code",
+            ),
+            rtp_packets_in: counter(&r, "dragoman_rtp_packets_received_total", "RTP packets received from publishers."),
+            rtp_bytes_in: counter(&r, "dragoman_rtp_payload_bytes_received_total", "RTP payload bytes received from publishers."),
+            rtp_packets_out: counter(&r, "dragoman_rtp_packets_forwarded_total", "RTP packets forwarded to subscribers."),
+            rtp_bytes_out: counter(&r, "dragoman_rtp_payload_bytes_forwarded_total", "RTP payload bytes forwarded to subscribers."),
+            udp_datagrams_in: counter(&r, "dragoman_udp_datagrams_received_total", "UDP datagrams received on the media port."),
+            udp_bytes_in: counter(&r, "dragoman_udp_bytes_received_total", "UDP bytes received on the media port."),
+            udp_datagrams_out: counter(&r, "dragoman_udp_datagrams_sent_total", "UDP datagrams sent from the media port."),
+            udp_bytes_out: counter(&r, "dragoman_udp_bytes_sent_total", "UDP bytes sent from the media port."),
+            udp_send_errors: counter(&r, "dragoman_udp_send_errors_total", "UDP sends that failed."),
+            keyframe_requests_sent: counter(&r, "dragoman_keyframe_requests_sent_total", "Keyframe requests (PLI) sent to publishers."),
+            keyframe_requests_received: counter(&r, "dragoman_keyframe_requests_received_total", "Keyframe requests received from subscribers."),
+            dropped: counter_vec(
+                &r,
+                "dragoman_packets_dropped_total",
+                "Packets not forwarded, by reason.",
+                "reason",
+            ),
+            registry: r,
+        };
+        for code in ErrorCode::ALL {
+            metrics.signaling_errors.with_label_values(&[code.as_str()]);
+        }
+        for reason in DropReason::ALL {
+            metrics.dropped.with_label_values(&[reason.as_str()]);
+        }
+        metrics
+    }
+
+    pub fn signaling_error(&self, code: ErrorCode) {
+        self.signaling_errors.with_label_values(&[code.as_str()]).inc();
+    }
+
+    pub fn connection_opened(&self) {
+        self.signaling_connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.signaling_connections.dec();
+    }
+
+    pub fn participant_joined(&self) {
+        self.participants.inc();
+    }
+
+    pub fn participant_left(&self) {
+        self.participants.dec();
+    }
+
+    pub fn publication_added(&self) {
+        self.publications.inc();
+    }
+
+    pub fn publication_removed(&self) {
+        self.publications.dec();
+    }
+
+    /// Bring the media-plane figures up to date (called at scrape time).
+    pub fn update_media(&self, calls: usize, counts: EngineCounts, stats: &MediaStats, socket: SocketStats) {
+        self.calls.set(calls as i64);
+        self.subscriptions.set(counts.active_subscriptions as i64);
+        self.peers.set(counts.peers as i64);
+        catch_up(&self.rtp_packets_in, stats.rtp_packets_in);
+        catch_up(&self.rtp_bytes_in, stats.rtp_bytes_in);
+        catch_up(&self.rtp_packets_out, stats.rtp_packets_forwarded);
+        catch_up(&self.rtp_bytes_out, stats.rtp_bytes_forwarded);
+        catch_up(&self.udp_datagrams_in, stats.datagrams_in);
+        catch_up(&self.udp_bytes_in, stats.datagram_bytes_in);
+        catch_up(&self.udp_datagrams_out, socket.datagrams_sent);
+        catch_up(&self.udp_bytes_out, socket.bytes_sent);
+        catch_up(&self.udp_send_errors, socket.send_errors);
+        catch_up(&self.keyframe_requests_sent, stats.keyframe_requests_sent);
+        catch_up(&self.keyframe_requests_received, stats.keyframe_requests_received);
+        for (reason, count) in stats.drops.iter() {
+            catch_up(&self.dropped.with_label_values(&[reason.as_str()]), count);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_series_with_zero_before_traffic() {
+        let metrics = Metrics::new();
+        let text = metrics.render();
+        assert!(text.contains("dragoman_packets_dropped_total{reason=\"paused\"} 0"));
+        assert!(text.contains("dragoman_signaling_errors_total{code=\"bad_json\"} 0"));
+        assert!(text.contains("dragoman_participants 0"));
+    }
+
+    #[test]
+    fn media_totals_catch_up_monotonically() {
+        let metrics = Metrics::new();
+        let mut stats = MediaStats::default();
+        stats.rtp_packets_forwarded = 10;
+        stats.drops.add(DropReason::Paused);
+        metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
+        stats.rtp_packets_forwarded = 25;
+        metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
+        let text = metrics.render();
+        assert!(text.contains("dragoman_rtp_packets_forwarded_total 25"), "{text}");
+        assert!(text.contains("dragoman_packets_dropped_total{reason=\"paused\"} 1"));
+    }
+}

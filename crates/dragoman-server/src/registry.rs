@@ -1,0 +1,156 @@
+//! The live calls on this server: for each, the control state from `dragoman-signal`, the connected
+//! members with their media peers and outboxes, and which media track carries each publication.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use dragoman_media::{PeerId, TrackId};
+use dragoman_signal::call::{Audience, Call, CallLimits, Notice};
+use dragoman_signal::negotiation::SubscriberNegotiation;
+use dragoman_signal::protocol::ServerMessage;
+use dragoman_signal::{ErrorCode, SignalError};
+use tokio::sync::{Mutex, mpsc};
+
+/// What a connection's writer task sends.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Message(ServerMessage),
+    /// Send a close frame with this code and reason, then stop.
+    Close { code: u16, reason: String },
+}
+
+/// Close codes the server uses (4000–4999 is the application range).
+pub mod close_code {
+    /// The join token was refused.
+    pub const TOKEN_REFUSED: u16 = 4001;
+    /// The same identity joined from another connection.
+    pub const REPLACED: u16 = 4002;
+    /// No `join` within the join timeout.
+    pub const JOIN_TIMEOUT: u16 = 4003;
+    /// The participant left, or was removed.
+    pub const LEFT: u16 = 4004;
+    /// The server is shutting down (same as WebSocket "going away").
+    pub const SHUTDOWN: u16 = 1001;
+}
+
+/// A connected participant.
+#[derive(Debug)]
+pub struct Member {
+    /// The connection that owns this membership; a newer connection of the same identity replaces it.
+    pub connection: u64,
+    pub outbox: mpsc::UnboundedSender<Outbound>,
+    pub publisher: PeerId,
+    pub subscriber: PeerId,
+    pub negotiation: SubscriberNegotiation,
+}
+
+impl Member {
+    pub fn send(&self, message: ServerMessage) {
+        let _ = self.outbox.send(Outbound::Message(message));
+    }
+}
+
+/// One call on this server.
+#[derive(Debug)]
+pub struct Room {
+    pub call: Call,
+    pub members: HashMap<String, Member>,
+    /// Publication id → media track.
+    pub tracks: HashMap<String, TrackId>,
+    /// Set when the room was removed from the registry; a joiner that finds it closed retries.
+    pub closed: bool,
+}
+
+impl Room {
+    /// Deliver notices to their audiences.
+    pub fn deliver(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            match &notice.to {
+                Audience::AllExcept(skip) => {
+                    for (id, member) in &self.members {
+                        if id != skip {
+                            member.send(notice.message.clone());
+                        }
+                    }
+                }
+                Audience::Only(id) => {
+                    if let Some(member) = self.members.get(id) {
+                        member.send(notice.message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The publication a media track carries.
+    pub fn publication_of(&self, track: TrackId) -> Option<&str> {
+        self.tracks
+            .iter()
+            .find(|(_, t)| **t == track)
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// All calls, by id.
+#[derive(Debug)]
+pub struct Registry {
+    rooms: DashMap<String, Arc<Mutex<Room>>>,
+    limits: CallLimits,
+    max_calls: usize,
+}
+
+impl Registry {
+    pub fn new(limits: CallLimits, max_calls: usize) -> Self {
+        Registry {
+            rooms: DashMap::new(),
+            limits,
+            max_calls,
+        }
+    }
+
+    /// The room of a call, created on first use.
+    pub fn room(&self, call: &str) -> Result<Arc<Mutex<Room>>, SignalError> {
+        if let Some(room) = self.rooms.get(call) {
+            return Ok(room.clone());
+        }
+        if self.rooms.len() >= self.max_calls {
+            return Err(SignalError::new(
+                ErrorCode::CallFull,
+                format!("this server already runs its maximum of {} calls", self.max_calls),
+            ));
+        }
+        let room = self
+            .rooms
+            .entry(call.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Room {
+                    call: Call::new(call, self.limits),
+                    members: HashMap::new(),
+                    tracks: HashMap::new(),
+                    closed: false,
+                }))
+            })
+            .clone();
+        Ok(room)
+    }
+
+    /// Look up a room without creating it.
+    pub fn get(&self, call: &str) -> Option<Arc<Mutex<Room>>> {
+        self.rooms.get(call).map(|r| r.clone())
+    }
+
+    /// Remove an empty room. The caller holds its lock and has marked it closed.
+    pub fn remove(&self, call: &str) {
+        self.rooms.remove(call);
+    }
+
+    pub fn call_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Every room, for shutdown.
+    pub fn all(&self) -> Vec<Arc<Mutex<Room>>> {
+        self.rooms.iter().map(|r| r.value().clone()).collect()
+    }
+}

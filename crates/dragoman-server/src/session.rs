@@ -1,0 +1,594 @@
+//! One signaling connection: reads client messages, checks them against the call's rules
+//! (`dragoman-signal`), has the media worker apply them, and replies. Every failure becomes an `error`
+//! reply with a stable code and the connection keeps serving; only token refusals close it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dragoman_media::{MediaError, MediaKind, SubscribeOutcome, TrackLabel, TransportRole};
+use dragoman_signal::call::Left;
+use dragoman_signal::negotiation::NextStep;
+use dragoman_signal::protocol::{
+    CallInfo, ClientMessage, IceCandidate, LeaveReason, RequestId, ServerMessage, SubscribedTrack,
+    TrackInfo, TrackKind, TransportKind, parse_client_message,
+};
+use dragoman_signal::token::{JoinClaims, unix_now};
+use dragoman_signal::{ErrorCode, Permissions, SignalError};
+use tokio::sync::mpsc;
+
+use crate::media_worker::WorkerGone;
+use crate::rate_limit::RateLimiter;
+use crate::registry::{Member, Outbound, Room, close_code};
+use crate::state::AppState;
+
+/// Who this connection is, once joined.
+#[derive(Debug, Clone)]
+struct Identity {
+    call: String,
+    participant: String,
+    permissions: Permissions,
+}
+
+/// What the read loop should do after a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The session ended (left, or refused); close the socket.
+    Close,
+}
+
+/// The server side of one signaling connection.
+#[derive(Debug)]
+pub struct Session {
+    state: Arc<AppState>,
+    connection: u64,
+    outbox: mpsc::UnboundedSender<Outbound>,
+    identity: Option<Identity>,
+    rate: RateLimiter,
+}
+
+type Reply = Result<Option<ServerMessage>, SignalError>;
+
+impl Session {
+    pub fn new(state: Arc<AppState>, outbox: mpsc::UnboundedSender<Outbound>) -> Self {
+        let connection = state.next_connection_id();
+        let rate = RateLimiter::new(state.config.limits.max_messages_per_second, Instant::now());
+        Session {
+            state,
+            connection,
+            outbox,
+            identity: None,
+            rate,
+        }
+    }
+
+    pub fn is_joined(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    fn send(&self, message: ServerMessage) {
+        let _ = self.outbox.send(Outbound::Message(message));
+    }
+
+    fn send_error(&self, id: Option<RequestId>, error: &SignalError) {
+        self.state.metrics.signaling_error(error.code);
+        self.send(ServerMessage::Error {
+            id,
+            code: error.code,
+            message: error.message.clone(),
+        });
+    }
+
+    /// Handle one text frame.
+    pub async fn handle_text(&mut self, text: &str) -> Flow {
+        if !self.rate.allow(Instant::now()) {
+            let error = SignalError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "more than {} messages per second; this one was ignored",
+                    self.state.config.limits.max_messages_per_second
+                ),
+            );
+            self.send_error(None, &error);
+            return Flow::Continue;
+        }
+        let message = match parse_client_message(text, self.state.config.limits.max_message_bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                self.send_error(e.id.clone(), &SignalError::new(e.code, e.message));
+                return Flow::Continue;
+            }
+        };
+        let id = message.id().cloned();
+        let kind = message.type_name();
+        let is_join = matches!(message, ClientMessage::Join { .. });
+        let is_leave = matches!(message, ClientMessage::Leave { .. });
+        match self.dispatch(message).await {
+            Ok(Some(reply)) => self.send(reply),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(message = kind, code = %error.code, error = %error.message, "request failed");
+                self.send_error(id, &error);
+                if is_join && matches!(error.code, ErrorCode::InvalidToken | ErrorCode::TokenExpired) {
+                    let _ = self.outbox.send(Outbound::Close {
+                        code: close_code::TOKEN_REFUSED,
+                        reason: truncate_reason(&error.message),
+                    });
+                    return Flow::Close;
+                }
+            }
+        }
+        if is_leave && self.identity.is_none() {
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// A binary frame: not part of the protocol.
+    pub fn handle_binary(&mut self) {
+        self.send_error(
+            None,
+            &SignalError::new(ErrorCode::InvalidMessage, "binary frames are not used; send JSON text"),
+        );
+    }
+
+    async fn dispatch(&mut self, message: ClientMessage) -> Reply {
+        match message {
+            ClientMessage::Join { id, token } => self.join(id, &token).await,
+            ClientMessage::Ping { id } => Ok(Some(ServerMessage::Pong { id })),
+            ClientMessage::Offer { id, transport, sdp } => self.offer(id, transport, sdp).await,
+            ClientMessage::Answer { id, transport, sdp } => self.answer(id, transport, sdp).await,
+            ClientMessage::Candidate {
+                id,
+                transport,
+                candidate,
+            } => self.candidate(id, transport, candidate).await,
+            ClientMessage::Publish { id, track } => self.publish(id, track).await,
+            ClientMessage::Unpublish { id, publication } => self.unpublish(id, publication).await,
+            ClientMessage::Subscribe { id, publications } => self.subscribe(id, publications).await,
+            ClientMessage::Unsubscribe { id, publications } => {
+                self.unsubscribe(id, publications).await
+            }
+            ClientMessage::Leave { id } => {
+                if self.identity.is_some() {
+                    self.send(ServerMessage::Ok { id });
+                    self.leave(LeaveReason::Left).await;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn identity(&self) -> Result<Identity, SignalError> {
+        self.identity
+            .clone()
+            .ok_or_else(|| SignalError::new(ErrorCode::NotJoined, "send join with a token first"))
+    }
+
+    async fn join(&mut self, id: Option<RequestId>, token: &str) -> Reply {
+        if self.identity.is_some() {
+            return Err(SignalError::new(ErrorCode::AlreadyJoined, "this connection has joined already"));
+        }
+        let claims = self.state.tokens.verify(token, unix_now())?;
+        loop {
+            let room = self.state.registry.room(&claims.call)?;
+            let mut room = room.lock().await;
+            if room.closed {
+                continue; // Removed while we waited for it; take the fresh one.
+            }
+            return self.join_room(&mut room, id, &claims).await;
+        }
+    }
+
+    async fn join_room(&mut self, room: &mut Room, id: Option<RequestId>, claims: &JoinClaims) -> Reply {
+        let joined = room.call.join(claims)?;
+        if let Some(replaced) = joined.replaced {
+            if let Some(old) = room.members.remove(&replaced.participant) {
+                let _ = old.outbox.send(Outbound::Close {
+                    code: close_code::REPLACED,
+                    reason: "the same participant joined from another connection".into(),
+                });
+                self.release_media(room, &old, &replaced).await;
+                self.state.metrics.participant_left();
+            }
+            room.deliver(replaced.notices);
+        }
+        let peers = self
+            .state
+            .media
+            .run(|w, now| {
+                let publisher = w.engine.add_peer(TransportRole::Publisher, now)?;
+                let subscriber = w.engine.add_peer(TransportRole::Subscriber, now)?;
+                Ok::<_, MediaError>((publisher, subscriber))
+            })
+            .await
+            .map_err(gone)?;
+        let (publisher, subscriber) = match peers {
+            Ok(peers) => peers,
+            Err(e) => {
+                room.call.leave(&claims.identity, LeaveReason::Disconnected);
+                return Err(SignalError::new(ErrorCode::Internal, e.to_string()));
+            }
+        };
+        room.members.insert(
+            claims.identity.clone(),
+            Member {
+                connection: self.connection,
+                outbox: self.outbox.clone(),
+                publisher,
+                subscriber,
+                negotiation: Default::default(),
+            },
+        );
+        self.identity = Some(Identity {
+            call: claims.call.clone(),
+            participant: claims.identity.clone(),
+            permissions: claims.role.permissions(),
+        });
+        self.state.metrics.participant_joined();
+        tracing::info!(call = %claims.call, participant = %claims.identity, role = %claims.role, "joined");
+        let me = room
+            .call
+            .participant(&claims.identity)
+            .map(|p| p.info.clone())
+            .ok_or_else(|| SignalError::new(ErrorCode::Internal, "participant vanished"))?;
+        self.send(ServerMessage::Joined {
+            id,
+            call: CallInfo {
+                id: claims.call.clone(),
+            },
+            participant: me,
+            participants: room.call.visible_participants(&claims.identity),
+            publications: room.call.visible_publications(&claims.identity),
+            ice_servers: self.state.config.ice_servers.clone(),
+        });
+        room.deliver(joined.notices);
+        Ok(None)
+    }
+
+    /// Run `f` with this session's room locked and its membership checked.
+    async fn with_room<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Room, &Identity) -> Result<R, SignalError>,
+    ) -> Result<R, SignalError> {
+        let me = self.identity()?;
+        let room = self
+            .state
+            .registry
+            .get(&me.call)
+            .ok_or_else(|| SignalError::new(ErrorCode::NotJoined, "the call has ended"))?;
+        let mut room = room.lock().await;
+        match room.members.get(&me.participant) {
+            Some(member) if member.connection == self.connection => {}
+            _ => {
+                return Err(SignalError::new(
+                    ErrorCode::NotJoined,
+                    "this connection is no longer in the call",
+                ));
+            }
+        }
+        f(&mut room, &me).await
+    }
+
+    async fn offer(&self, id: Option<RequestId>, transport: TransportKind, sdp: String) -> Reply {
+        if transport == TransportKind::Subscriber {
+            return Err(SignalError::new(
+                ErrorCode::NegotiationState,
+                "only the server offers on the subscriber transport; answer its offers instead",
+            ));
+        }
+        let media = self.state.media.clone();
+        self.with_room(async |room, me| {
+            if !me.permissions.publish {
+                return Err(SignalError::new(ErrorCode::Forbidden, "this role may not publish media"));
+            }
+            let peer = member(room, me)?.publisher;
+            let answer = media
+                .run(move |w, _| w.engine.accept_offer(peer, &sdp))
+                .await
+                .map_err(gone)?
+                .map_err(media_error)?;
+            Ok(Some(ServerMessage::Answer {
+                id,
+                transport,
+                sdp: answer,
+            }))
+        })
+        .await
+    }
+
+    async fn answer(&self, id: Option<RequestId>, transport: TransportKind, sdp: String) -> Reply {
+        if transport == TransportKind::Publisher {
+            return Err(SignalError::new(
+                ErrorCode::NegotiationState,
+                "the server answers on the publisher transport; it never offers there",
+            ));
+        }
+        let media = self.state.media.clone();
+        self.with_room(async |room, me| {
+            let m = member_mut(room, me)?;
+            let next = m.negotiation.answer_received()?;
+            let peer = m.subscriber;
+            let accepted = media
+                .run(move |w, _| w.engine.accept_answer(peer, &sdp))
+                .await
+                .map_err(gone)?;
+            if let Err(e) = accepted {
+                // The offer is spent either way; offer again what it carried.
+                let m = member_mut(room, me)?;
+                m.negotiation.offer_abandoned();
+                if m.negotiation.tracks_changed() == NextStep::SendOffer {
+                    send_subscriber_offer(&self.state, room, me).await?;
+                }
+                return Err(media_error(e));
+            }
+            if next == NextStep::SendOffer {
+                send_subscriber_offer(&self.state, room, me).await?;
+            }
+            Ok(Some(ServerMessage::Ok { id }))
+        })
+        .await
+    }
+
+    async fn candidate(
+        &self,
+        id: Option<RequestId>,
+        transport: TransportKind,
+        candidate: IceCandidate,
+    ) -> Reply {
+        let media = self.state.media.clone();
+        self.with_room(async |room, me| {
+            let m = member(room, me)?;
+            let peer = match transport {
+                TransportKind::Publisher => m.publisher,
+                TransportKind::Subscriber => m.subscriber,
+            };
+            media
+                .run(move |w, _| w.engine.add_remote_candidate(peer, &candidate.candidate))
+                .await
+                .map_err(gone)?
+                .map_err(|e| SignalError::new(ErrorCode::InvalidMessage, e.to_string()))?;
+            // Trickle is fire-and-forget unless the client asked for a reply.
+            Ok(id.map(|id| ServerMessage::Ok { id: Some(id) }))
+        })
+        .await
+    }
+
+    async fn publish(&self, id: Option<RequestId>, track: TrackInfo) -> Reply {
+        let media = self.state.media.clone();
+        let metrics = self.state.metrics.clone();
+        self.with_room(async |room, me| {
+            let (publication, notices) = room.call.publish(&me.participant, &track)?;
+            let peer = member(room, me)?.publisher;
+            let kind = match track.kind {
+                TrackKind::Audio => MediaKind::Audio,
+                TrackKind::Video => MediaKind::Video,
+            };
+            let label = TrackLabel {
+                stream: me.participant.clone(),
+                track: publication.id.clone(),
+            };
+            let mid = track.mid.clone();
+            let layers = track.layers.clone();
+            let added = media
+                .run(move |w, _| w.engine.add_track(peer, &mid, kind, &layers, label))
+                .await
+                .map_err(gone)?;
+            let track_id = match added {
+                Ok(track_id) => track_id,
+                Err(e) => {
+                    // Keep the call state as it was: the publication never existed for anyone.
+                    let _ = room.call.unpublish(&me.participant, &publication.id);
+                    return Err(SignalError::new(ErrorCode::UnknownTrack, e.to_string()));
+                }
+            };
+            room.tracks.insert(publication.id.clone(), track_id);
+            metrics.publication_added();
+            tracing::info!(participant = %me.participant, publication = %publication.id, kind = ?track.kind, "published");
+            room.deliver(notices);
+            Ok(Some(ServerMessage::Published { id, publication }))
+        })
+        .await
+    }
+
+    async fn unpublish(&self, id: Option<RequestId>, publication: String) -> Reply {
+        let media = self.state.media.clone();
+        let metrics = self.state.metrics.clone();
+        self.with_room(async |room, me| {
+            let notices = room.call.unpublish(&me.participant, &publication)?;
+            if let Some(track) = room.tracks.remove(&publication) {
+                media.run(move |w, _| w.engine.remove_track(track)).await.map_err(gone)?;
+                metrics.publication_removed();
+            }
+            room.deliver(notices);
+            Ok(Some(ServerMessage::Ok { id }))
+        })
+        .await
+    }
+
+    async fn subscribe(&self, id: Option<RequestId>, publications: Vec<String>) -> Reply {
+        let media = self.state.media.clone();
+        self.with_room(async |room, me| {
+            let added = room.call.subscribe(&me.participant, &publications)?;
+            let peer = member(room, me)?.subscriber;
+            let tracks: Vec<_> = added
+                .iter()
+                .filter_map(|p| room.tracks.get(p).copied())
+                .collect();
+            let outcomes = media
+                .run(move |w, now| {
+                    tracks
+                        .into_iter()
+                        .map(|t| w.engine.subscribe(peer, t, now))
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(gone)?;
+            let mut needs_offer = false;
+            for outcome in outcomes {
+                match outcome {
+                    Ok(SubscribeOutcome::NeedsNegotiation) => needs_offer = true,
+                    Ok(SubscribeOutcome::Resumed) => {}
+                    Err(e) => {
+                        let _ = room.call.unsubscribe(&me.participant, &added);
+                        return Err(SignalError::new(ErrorCode::Internal, e.to_string()));
+                    }
+                }
+            }
+            self.send(ServerMessage::Ok { id });
+            if needs_offer && member_mut(room, me)?.negotiation.tracks_changed() == NextStep::SendOffer {
+                send_subscriber_offer(&self.state, room, me).await?;
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn unsubscribe(&self, id: Option<RequestId>, publications: Vec<String>) -> Reply {
+        let media = self.state.media.clone();
+        self.with_room(async |room, me| {
+            let removed = room.call.unsubscribe(&me.participant, &publications)?;
+            let peer = member(room, me)?.subscriber;
+            let tracks: Vec<_> = removed
+                .iter()
+                .filter_map(|p| room.tracks.get(p).copied())
+                .collect();
+            media
+                .run(move |w, _| {
+                    for track in tracks {
+                        let _ = w.engine.unsubscribe(peer, track);
+                    }
+                })
+                .await
+                .map_err(gone)?;
+            Ok(Some(ServerMessage::Ok { id }))
+        })
+        .await
+    }
+
+    /// Leave the call (on `leave`, on disconnect, or at shutdown). Safe to call more than once.
+    pub async fn leave(&mut self, reason: LeaveReason) {
+        let Some(me) = self.identity.take() else { return };
+        let Some(room) = self.state.registry.get(&me.call) else { return };
+        let mut room = room.lock().await;
+        let ours = room
+            .members
+            .get(&me.participant)
+            .is_some_and(|m| m.connection == self.connection);
+        if !ours {
+            return; // Replaced by a newer connection, which owns the membership now.
+        }
+        let left = room.call.leave(&me.participant, reason);
+        if let Some(old) = room.members.remove(&me.participant) {
+            self.release_media(&mut room, &old, &left).await;
+        }
+        self.state.metrics.participant_left();
+        tracing::info!(call = %me.call, participant = %me.participant, ?reason, "left");
+        room.deliver(left.notices);
+        if room.call.is_empty() {
+            room.closed = true;
+            self.state.registry.remove(&me.call);
+        }
+        if reason == LeaveReason::Left {
+            let _ = self.outbox.send(Outbound::Close {
+                code: close_code::LEFT,
+                reason: "left the call".into(),
+            });
+        }
+    }
+
+    /// Remove a departed member's peers and publications from the media plane.
+    async fn release_media(&self, room: &mut Room, member: &Member, left: &Left) {
+        for publication in &left.removed_publications {
+            if room.tracks.remove(publication).is_some() {
+                self.state.metrics.publication_removed();
+            }
+        }
+        let (publisher, subscriber) = (member.publisher, member.subscriber);
+        let released = self
+            .state
+            .media
+            .run(move |w, _| {
+                w.engine.remove_peer(publisher);
+                w.engine.remove_peer(subscriber);
+            })
+            .await;
+        if released.is_err() {
+            tracing::debug!("media worker gone while releasing peers");
+        }
+    }
+}
+
+/// Create the next subscriber offer for a member and send it.
+async fn send_subscriber_offer(state: &AppState, room: &mut Room, me: &Identity) -> Result<(), SignalError> {
+    let peer = member(room, me)?.subscriber;
+    let offer = state
+        .media
+        .run(move |w, _| w.engine.create_offer(peer))
+        .await
+        .map_err(gone)?;
+    let m = member_mut(room, me)?;
+    match offer {
+        Ok(Some(offer)) => {
+            let tracks = offer
+                .tracks
+                .iter()
+                .filter_map(|(mid, track)| {
+                    room.publication_of(*track).map(|publication| SubscribedTrack {
+                        mid: mid.to_string(),
+                        publication: publication.to_owned(),
+                    })
+                })
+                .collect();
+            member(room, me)?.send(ServerMessage::Offer {
+                transport: TransportKind::Subscriber,
+                sdp: offer.sdp,
+                tracks,
+            });
+            Ok(())
+        }
+        Ok(None) => {
+            m.negotiation.offer_abandoned();
+            Ok(())
+        }
+        Err(e) => {
+            m.negotiation.offer_abandoned();
+            Err(SignalError::new(ErrorCode::Internal, e.to_string()))
+        }
+    }
+}
+
+fn member<'a>(room: &'a Room, me: &Identity) -> Result<&'a Member, SignalError> {
+    room.members
+        .get(&me.participant)
+        .ok_or_else(|| SignalError::new(ErrorCode::NotJoined, "not in the call"))
+}
+
+fn member_mut<'a>(room: &'a mut Room, me: &Identity) -> Result<&'a mut Member, SignalError> {
+    room.members
+        .get_mut(&me.participant)
+        .ok_or_else(|| SignalError::new(ErrorCode::NotJoined, "not in the call"))
+}
+
+fn gone(_: WorkerGone) -> SignalError {
+    SignalError::new(ErrorCode::Internal, "the media worker has stopped (server shutting down)")
+}
+
+fn media_error(e: MediaError) -> SignalError {
+    let code = match e {
+        MediaError::BadSdp(_) | MediaError::SdpRejected(_) => ErrorCode::BadSdp,
+        MediaError::NoOfferPending | MediaError::OfferPending => ErrorCode::NegotiationState,
+        MediaError::BadCandidate(_) => ErrorCode::InvalidMessage,
+        _ => ErrorCode::Internal,
+    };
+    SignalError::new(code, e.to_string())
+}
+
+/// WebSocket close reasons are limited to 123 bytes.
+fn truncate_reason(text: &str) -> String {
+    let mut end = text.len().min(120);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

@@ -1,0 +1,51 @@
+//! State shared by every HTTP handler and signaling session.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dragoman_signal::token::TokenKey;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::media_worker::MediaHandle;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub tokens: TokenKey,
+    pub registry: Registry,
+    pub media: MediaHandle,
+    pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the server starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+    next_connection: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        media: MediaHandle,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let limits = dragoman_signal::call::CallLimits {
+            max_participants: config.limits.max_participants_per_call,
+            max_publications_per_participant: config.limits.max_publications_per_participant,
+        };
+        AppState {
+            tokens: TokenKey::new(config.secret.as_bytes()),
+            registry: Registry::new(limits, config.limits.max_calls),
+            config,
+            media,
+            metrics,
+            shutdown,
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}
