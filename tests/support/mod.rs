@@ -1,1 +1,143 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: a real server on loopback with ephemeral ports, join tokens,
+//! and a raw signaling client. Every wait is bounded.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use dragoman_server::{Config, RunningServer};
+use dragoman_signal::Role;
+use dragoman_signal::token::{JoinClaims, TokenKey, unix_now};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// The secret every test server signs with.
+pub const SECRET: &str = "test-secret-not-for-production";
+/// Default bound on a single wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server on 127.0.0.1 with ephemeral HTTP and UDP ports.
+pub async fn start_server() -> anyhow::Result<RunningServer> {
+    let config = Config {
+        http: "127.0.0.1:0".parse()?,
+        media: "127.0.0.1:0".parse()?,
+        secret: SECRET.into(),
+        ..Config::default()
+    };
+    Ok(dragoman_server::start(config).await?)
+}
+
+/// The signaling URL of a running server.
+pub fn signal_url(server: &RunningServer) -> String {
+    format!("ws://{}/v1/signal", server.http_addr)
+}
+
+/// A join token valid for an hour.
+pub fn token(call: &str, identity: &str, role: Role) -> String {
+    token_with(call, identity, role, unix_now() + 3600, SECRET)
+}
+
+/// A join token with a chosen expiry and secret.
+pub fn token_with(call: &str, identity: &str, role: Role, exp: u64, secret: &str) -> String {
+    let claims = JoinClaims {
+        call: call.into(),
+        identity: identity.into(),
+        name: identity.into(),
+        role,
+        languages: vec![],
+        exp,
+        nbf: None,
+    };
+    TokenKey::new(secret.as_bytes())
+        .sign(&claims)
+        .unwrap_or_else(|e| panic!("signing a test token: {e}"))
+}
+
+/// A bare signaling client speaking JSON over the WebSocket.
+#[derive(Debug)]
+pub struct SignalClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl SignalClient {
+    pub async fn connect(url: &str) -> anyhow::Result<SignalClient> {
+        let (socket, _) = tokio::time::timeout(WAIT, connect_async(url))
+            .await
+            .context("connect timed out")??;
+        Ok(SignalClient { socket })
+    }
+
+    /// Connect and join; returns the client and the `joined` message.
+    pub async fn join(url: &str, token: &str) -> anyhow::Result<(SignalClient, Value)> {
+        let mut client = SignalClient::connect(url).await?;
+        client
+            .send(&serde_json::json!({"type": "join", "id": 1, "token": token}))
+            .await?;
+        let joined = client.expect("joined").await?;
+        Ok((client, joined))
+    }
+
+    pub async fn send(&mut self, message: &Value) -> anyhow::Result<()> {
+        self.send_text(message.to_string()).await
+    }
+
+    pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
+        self.socket.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// The next JSON message, or an error on close or timeout.
+    pub async fn recv(&mut self) -> anyhow::Result<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .context("no message within the wait")?;
+            match frame {
+                Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str())?),
+                Some(Ok(Message::Close(frame))) => bail!("closed: {frame:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => bail!("socket ended"),
+            }
+        }
+    }
+
+    /// Skip messages until one of the given type arrives.
+    pub async fn expect(&mut self, kind: &str) -> anyhow::Result<Value> {
+        loop {
+            let message = self.recv().await?;
+            if message["type"] == kind {
+                return Ok(message);
+            }
+            if message["type"] == "error" && kind != "error" {
+                bail!("expected {kind}, got error {message}");
+            }
+        }
+    }
+
+    /// Wait for the server's close frame.
+    pub async fn expect_close(&mut self) -> anyhow::Result<Option<CloseFrame>> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .context("no close within the wait")?;
+            match frame {
+                Some(Ok(Message::Close(frame))) => return Ok(frame),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error before close: {e}"),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Check the connection still answers.
+    pub async fn assert_alive(&mut self) -> anyhow::Result<()> {
+        self.send(&serde_json::json!({"type": "ping", "id": "alive"})).await?;
+        let pong = self.expect("pong").await?;
+        anyhow::ensure!(pong["id"] == "alive", "pong for the wrong request: {pong}");
+        Ok(())
+    }
+}
