@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -77,7 +78,7 @@ struct SignalQuery {
 /// Upgrade to the signaling WebSocket. A `?token=` is checked before the upgrade, so a bad token is
 /// refused with HTTP 401 and a JSON reason instead of a socket.
 async fn signal(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     Query(query): Query<SignalQuery>,
     State(state): State<Arc<AppState>>,
 ) -> Response {
@@ -89,6 +90,10 @@ async fn signal(
         let body = serde_json::json!({"code": error.code, "message": error.message});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| run_connection(state, socket))
