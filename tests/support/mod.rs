@@ -135,7 +135,8 @@ impl SignalClient {
 
     /// Check the connection still answers.
     pub async fn assert_alive(&mut self) -> anyhow::Result<()> {
-        self.send(&serde_json::json!({"type": "ping", "id": "alive"})).await?;
+        self.send(&serde_json::json!({"type": "ping", "id": "alive"}))
+            .await?;
         let pong = self.expect("pong").await?;
         anyhow::ensure!(pong["id"] == "alive", "pong for the wrong request: {pong}");
         Ok(())

@@ -191,6 +191,8 @@ pub struct MediaEngine {
     by_source: HashMap<SocketAddr, PeerId>,
     dirty: Vec<PeerId>,
     events: VecDeque<MediaEvent>,
+    /// Transmits polled early by [`MediaEngine::handle_datagram`] (see there), handed out first.
+    transmits: VecDeque<Transmit>,
     stats: MediaStats,
     next_peer: u64,
     next_track: u64,
@@ -208,6 +210,7 @@ impl MediaEngine {
             by_source: HashMap::new(),
             dirty: Vec::new(),
             events: VecDeque::new(),
+            transmits: VecDeque::new(),
             stats: MediaStats::default(),
             next_peer: 1,
             next_track: 1,
@@ -301,7 +304,8 @@ impl MediaEngine {
                 expected: "publisher",
             });
         }
-        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let answer = p
             .rtc
             .sdp_api()
@@ -312,14 +316,18 @@ impl MediaEngine {
     }
 
     /// Add a trickled ICE candidate of the client (`candidate:…` line, with or without `a=`).
-    pub fn add_remote_candidate(&mut self, peer: PeerId, candidate: &str) -> Result<(), MediaError> {
+    pub fn add_remote_candidate(
+        &mut self,
+        peer: PeerId,
+        candidate: &str,
+    ) -> Result<(), MediaError> {
         let line = candidate.trim().trim_start_matches("a=");
         if line.is_empty() {
             // End of candidates: nothing to do for an ICE-lite server.
             return Ok(());
         }
-        let candidate =
-            Candidate::from_sdp_string(line).map_err(|e| MediaError::BadCandidate(e.to_string()))?;
+        let candidate = Candidate::from_sdp_string(line)
+            .map_err(|e| MediaError::BadCandidate(e.to_string()))?;
         self.peer_mut(peer)?.rtc.add_remote_candidate(candidate);
         self.mark_dirty(peer);
         Ok(())
@@ -431,7 +439,11 @@ impl MediaEngine {
                 expected: "subscriber",
             });
         }
-        if let Some(down) = peer.down_tracks.iter_mut().find(|d| d.track == Some(track_id)) {
+        if let Some(down) = peer
+            .down_tracks
+            .iter_mut()
+            .find(|d| d.track == Some(track_id))
+        {
             down.forwarder.resume();
             let layer = down.forwarder.target_layer();
             let ready = down.negotiated && peer.connected && down.forwarder.wants_keyframe();
@@ -452,7 +464,9 @@ impl MediaEngine {
             forwarder: Forwarder::new(clock_rate, policy, track.best_layer),
             pt_map: Vec::new(),
         });
-        track.subscribers.push((subscriber, peer.down_tracks.len() - 1));
+        track
+            .subscribers
+            .push((subscriber, peer.down_tracks.len() - 1));
         Ok(SubscribeOutcome::NeedsNegotiation)
     }
 
@@ -471,7 +485,10 @@ impl MediaEngine {
 
     /// Create an offer adding a `mid` for every subscription that has none yet. `None` when nothing
     /// needs negotiating.
-    pub fn create_offer(&mut self, subscriber: PeerId) -> Result<Option<SubscriberOffer>, MediaError> {
+    pub fn create_offer(
+        &mut self,
+        subscriber: PeerId,
+    ) -> Result<Option<SubscriberOffer>, MediaError> {
         let Self { peers, tracks, .. } = self;
         let peer = peers
             .get_mut(&subscriber)
@@ -488,7 +505,9 @@ impl MediaEngine {
         let mut added = Vec::new();
         for down in peer.down_tracks.iter_mut().filter(|d| d.mid.is_none()) {
             let Some(track_id) = down.track else { continue };
-            let Some(track) = tracks.get(&track_id) else { continue };
+            let Some(track) = tracks.get(&track_id) else {
+                continue;
+            };
             let mid = api.add_media(
                 down.kind,
                 Direction::SendOnly,
@@ -520,7 +539,10 @@ impl MediaEngine {
         }
         let answer =
             SdpAnswer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
-        let pending = peer.pending_offer.take().ok_or(MediaError::NoOfferPending)?;
+        let pending = peer
+            .pending_offer
+            .take()
+            .ok_or(MediaError::NoOfferPending)?;
         let result = peer.rtc.sdp_api().accept_answer(pending, answer);
         if let Err(e) = result {
             // The offered mids are lost with the failed negotiation; offer them again next time.
@@ -578,6 +600,10 @@ impl MediaEngine {
         if cached.is_none() {
             self.by_source.insert(source, peer_id);
         }
+        // str0m holds only one received RTP packet until it is polled: a second datagram fed before
+        // `poll_output` would overwrite the first. When the owner feeds a batch without polling in
+        // between, drain this peer first (its transmits wait in `self.transmits`).
+        self.drain_peer(peer_id);
         self.mark_dirty(peer_id);
         let Some(peer) = self.peers.get_mut(&peer_id) else {
             return Err(DropReason::UnknownSource);
@@ -617,33 +643,55 @@ impl MediaEngine {
     /// Drain: datagrams to send, events, and finally the time of the next needed `handle_timeout`.
     pub fn poll_output(&mut self) -> EngineOutput {
         loop {
+            if let Some(transmit) = self.transmits.pop_front() {
+                return EngineOutput::Transmit(transmit);
+            }
             if let Some(event) = self.events.pop_front() {
                 return EngineOutput::Event(event);
             }
             let Some(&peer_id) = self.dirty.last() else {
                 return EngineOutput::Timeout(self.next_timeout());
             };
-            let Some(peer) = self.peers.get_mut(&peer_id) else {
-                self.dirty.pop();
-                continue;
-            };
-            match peer.rtc.poll_output() {
-                Ok(Output::Transmit(transmit)) => return EngineOutput::Transmit(transmit),
-                Ok(Output::Timeout(at)) => {
-                    peer.next_timeout = at;
-                    peer.needs_poll = false;
-                    self.dirty.retain(|p| *p != peer_id);
-                }
-                Ok(Output::Event(event)) => self.on_rtc_event(peer_id, event),
-                Err(e) => {
-                    tracing::warn!(peer = %peer_id, error = %e, "peer failed");
-                    peer.needs_poll = false;
-                    peer.next_timeout = self.now + Duration::from_secs(3600);
-                    self.dirty.retain(|p| *p != peer_id);
-                    self.events.push_back(MediaEvent::Disconnected { peer: peer_id });
-                }
+            if let Some(transmit) = self.poll_peer(peer_id) {
+                return EngineOutput::Transmit(transmit);
             }
         }
+    }
+
+    /// Poll a peer's `Rtc` until its timeout, keeping its transmits for `poll_output`.
+    fn drain_peer(&mut self, peer_id: PeerId) {
+        while self.peers.get(&peer_id).is_some_and(|p| p.needs_poll) {
+            if let Some(transmit) = self.poll_peer(peer_id) {
+                self.transmits.push_back(transmit);
+            }
+        }
+    }
+
+    /// Poll a peer's `Rtc` once. Events are handled here; a transmit is returned. When the peer
+    /// reached its timeout (or is gone, or failed) it is no longer dirty.
+    fn poll_peer(&mut self, peer_id: PeerId) -> Option<Transmit> {
+        let Some(peer) = self.peers.get_mut(&peer_id) else {
+            self.dirty.retain(|p| *p != peer_id);
+            return None;
+        };
+        match peer.rtc.poll_output() {
+            Ok(Output::Transmit(transmit)) => return Some(transmit),
+            Ok(Output::Timeout(at)) => {
+                peer.next_timeout = at;
+                peer.needs_poll = false;
+                self.dirty.retain(|p| *p != peer_id);
+            }
+            Ok(Output::Event(event)) => self.on_rtc_event(peer_id, event),
+            Err(e) => {
+                tracing::warn!(peer = %peer_id, error = %e, "peer failed");
+                peer.needs_poll = false;
+                peer.next_timeout = self.now + Duration::from_secs(3600);
+                self.dirty.retain(|p| *p != peer_id);
+                self.events
+                    .push_back(MediaEvent::Disconnected { peer: peer_id });
+            }
+        }
+        None
     }
 
     fn next_timeout(&self) -> Instant {
@@ -667,13 +715,15 @@ impl MediaEngine {
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
                     peer.connected = true;
                 }
-                self.events.push_back(MediaEvent::Connected { peer: peer_id });
+                self.events
+                    .push_back(MediaEvent::Connected { peer: peer_id });
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
                     peer.connected = false;
                 }
-                self.events.push_back(MediaEvent::Disconnected { peer: peer_id });
+                self.events
+                    .push_back(MediaEvent::Disconnected { peer: peer_id });
             }
             Event::MediaAdded(added) => self.events.push_back(MediaEvent::MediaAdded {
                 peer: peer_id,
@@ -681,7 +731,9 @@ impl MediaEngine {
                 kind: added.kind,
             }),
             Event::RtpPacket(packet) => self.forward(peer_id, packet),
-            Event::KeyframeRequest(request) => self.on_subscriber_keyframe_request(peer_id, request.mid),
+            Event::KeyframeRequest(request) => {
+                self.on_subscriber_keyframe_request(peer_id, request.mid)
+            }
             _ => {}
         }
     }
@@ -724,6 +776,9 @@ impl MediaEngine {
             MediaKind::Audio => false,
             MediaKind::Video => starts_keyframe(video_codec(params.spec().codec), &packet.payload),
         };
+        if keyframe {
+            track.layers[layer].keyframes.keyframe_arrived();
+        }
         let incoming = IncomingPacket {
             position: RtpPosition {
                 seq: *packet.seq_no,
@@ -739,8 +794,12 @@ impl MediaEngine {
         }
         let mut wanted_layer = None;
         for &(subscriber, index) in &track.subscribers {
-            let Some(peer) = peers.get_mut(&subscriber) else { continue };
-            let Some(down) = peer.down_tracks.get_mut(index) else { continue };
+            let Some(peer) = peers.get_mut(&subscriber) else {
+                continue;
+            };
+            let Some(down) = peer.down_tracks.get_mut(index) else {
+                continue;
+            };
             let (Some(out_mid), true, true) = (down.mid, down.negotiated, peer.connected) else {
                 stats.drops.add(DropReason::NotNegotiated);
                 continue;
@@ -765,10 +824,16 @@ impl MediaEngine {
                 continue;
             };
             tx.write_rtp(
-                RtpWrite::new(out_pt, out.seq.into(), out.timestamp as u32, packet.timestamp, packet.payload.clone())
-                    .marker(packet.header.marker)
-                    .ext_vals(ext_vals.clone())
-                    .nackable(track.kind == MediaKind::Video),
+                RtpWrite::new(
+                    out_pt,
+                    out.seq.into(),
+                    out.timestamp as u32,
+                    packet.timestamp,
+                    packet.payload.clone(),
+                )
+                .marker(packet.header.marker)
+                .ext_vals(ext_vals.clone())
+                .nackable(track.kind == MediaKind::Video),
             );
             stats.rtp_packets_forwarded += 1;
             stats.rtp_bytes_forwarded += packet.payload.len() as u64;
@@ -784,12 +849,17 @@ impl MediaEngine {
 
     fn on_subscriber_keyframe_request(&mut self, subscriber: PeerId, mid: Mid) {
         self.stats.keyframe_requests_received += 1;
-        let Some(peer) = self.peers.get(&subscriber) else { return };
+        let Some(peer) = self.peers.get(&subscriber) else {
+            return;
+        };
         let Some(down) = peer.down_tracks.iter().find(|d| d.mid == Some(mid)) else {
             return;
         };
         if let (Some(track), false) = (down.track, down.forwarder.is_paused()) {
-            let layer = down.forwarder.current_layer().unwrap_or(down.forwarder.target_layer());
+            let layer = down
+                .forwarder
+                .current_layer()
+                .unwrap_or(down.forwarder.target_layer());
             self.request_keyframe(track, layer);
         }
     }
@@ -798,8 +868,12 @@ impl MediaEngine {
     fn request_keyframe(&mut self, track_id: TrackId, layer: usize) {
         let interval = self.config.keyframe_request_interval;
         let now = self.now;
-        let Some(track) = self.tracks.get_mut(&track_id) else { return };
-        let Some(l) = track.layers.get_mut(layer) else { return };
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        let Some(l) = track.layers.get_mut(layer) else {
+            return;
+        };
         if l.keyframes.request(now, interval) {
             self.send_keyframe_request(track_id, layer);
         }
@@ -822,13 +896,17 @@ impl MediaEngine {
     }
 
     fn send_keyframe_request(&mut self, track_id: TrackId, layer: usize) {
-        let Some(track) = self.tracks.get(&track_id) else { return };
+        let Some(track) = self.tracks.get(&track_id) else {
+            return;
+        };
         if track.kind != MediaKind::Video {
             return;
         }
         let (publisher, mid) = (track.publisher, track.mid);
         let rid = track.layers.get(layer).and_then(|l| l.rid);
-        let Some(peer) = self.peers.get_mut(&publisher) else { return };
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
         let mut api = peer.rtc.direct_api();
         // Before a layer's first packet its receive stream does not exist yet: ask any layer present.
         let stream = match api.stream_rx_by_mid(mid, rid) {
@@ -838,7 +916,10 @@ impl MediaEngine {
         if let Some(stream) = stream {
             stream.request_keyframe(KeyframeRequestKind::Pli);
             self.stats.keyframe_requests_sent += 1;
-            self.events.push_back(MediaEvent::KeyframeRequested { track: track_id, layer });
+            self.events.push_back(MediaEvent::KeyframeRequested {
+                track: track_id,
+                layer,
+            });
         }
         self.mark_dirty(publisher);
     }
@@ -851,14 +932,20 @@ impl MediaEngine {
             let best = track
                 .layers
                 .iter()
-                .rposition(|l| l.last_packet.is_some_and(|at| now.duration_since(at) < LAYER_TIMEOUT))
+                .rposition(|l| {
+                    l.last_packet
+                        .is_some_and(|at| now.duration_since(at) < LAYER_TIMEOUT)
+                })
                 .unwrap_or(track.best_layer);
             if best == track.best_layer {
                 continue;
             }
             track.best_layer = best;
             for (subscriber, index) in &track.subscribers {
-                if let Some(down) = peers.get_mut(subscriber).and_then(|p| p.down_tracks.get_mut(*index)) {
+                if let Some(down) = peers
+                    .get_mut(subscriber)
+                    .and_then(|p| p.down_tracks.get_mut(*index))
+                {
                     down.forwarder.set_target_layer(best);
                 }
             }
@@ -881,7 +968,9 @@ impl MediaEngine {
     }
 
     fn peer_mut(&mut self, peer: PeerId) -> Result<&mut Peer, MediaError> {
-        self.peers.get_mut(&peer).ok_or(MediaError::UnknownPeer(peer))
+        self.peers
+            .get_mut(&peer)
+            .ok_or(MediaError::UnknownPeer(peer))
     }
 }
 
@@ -933,7 +1022,10 @@ fn subscriber_pt(
     if let Some((_, out)) = down.pt_map.iter().find(|(p, _)| *p == publisher_pt) {
         return *out;
     }
-    let negotiated = rtc.media(mid).map(|m| m.remote_pts().to_vec()).unwrap_or_default();
+    let negotiated = rtc
+        .media(mid)
+        .map(|m| m.remote_pts().to_vec())
+        .unwrap_or_default();
     let out = rtc
         .codec_config()
         .match_params(*params)

@@ -150,14 +150,20 @@ mod tests {
         );
         let first = forwarded_seq(f.decide(&packet(2, 0, true), now));
         assert!(!f.wants_keyframe());
-        assert_eq!(forwarded_seq(f.decide(&packet(3, 0, false), now)), first + 1);
+        assert_eq!(
+            forwarded_seq(f.decide(&packet(3, 0, false), now)),
+            first + 1
+        );
     }
 
     #[test]
     fn audio_starts_anywhere() {
         let mut f = Forwarder::new(48_000, StartPolicy::Anywhere, 0);
         assert!(!f.wants_keyframe());
-        assert!(matches!(f.decide(&packet(9, 0, false), Instant::now()), Decision::Forward(_)));
+        assert!(matches!(
+            f.decide(&packet(9, 0, false), Instant::now()),
+            Decision::Forward(_)
+        ));
     }
 
     #[test]
@@ -166,7 +172,10 @@ mod tests {
         let mut f = Forwarder::new(90_000, StartPolicy::OnKeyframe, 0);
         let a = forwarded_seq(f.decide(&packet(10, 0, true), t0));
         f.pause();
-        assert_eq!(f.decide(&packet(11, 0, false), t0), Decision::Drop(DropReason::Paused));
+        assert_eq!(
+            f.decide(&packet(11, 0, false), t0),
+            Decision::Drop(DropReason::Paused)
+        );
         assert!(!f.wants_keyframe());
         f.resume();
         assert!(f.wants_keyframe());
@@ -182,15 +191,24 @@ mod tests {
     fn layer_switch_happens_on_the_target_layers_keyframe() {
         let now = Instant::now();
         let mut f = Forwarder::new(90_000, StartPolicy::OnKeyframe, 2);
-        assert_eq!(f.decide(&packet(1, 0, true), now), Decision::Drop(DropReason::OtherLayer));
+        assert_eq!(
+            f.decide(&packet(1, 0, true), now),
+            Decision::Drop(DropReason::OtherLayer)
+        );
         let s = forwarded_seq(f.decide(&packet(100, 2, true), now));
         f.set_target_layer(0);
         assert!(f.wants_keyframe());
         // Keep forwarding the old layer until the new one has a keyframe.
         assert_eq!(forwarded_seq(f.decide(&packet(101, 2, false), now)), s + 1);
-        assert_eq!(f.decide(&packet(5, 0, false), now), Decision::Drop(DropReason::OtherLayer));
+        assert_eq!(
+            f.decide(&packet(5, 0, false), now),
+            Decision::Drop(DropReason::OtherLayer)
+        );
         assert_eq!(forwarded_seq(f.decide(&packet(6, 0, true), now)), s + 2);
         assert_eq!(f.current_layer(), Some(0));
-        assert_eq!(f.decide(&packet(102, 2, false), now), Decision::Drop(DropReason::OtherLayer));
+        assert_eq!(
+            f.decide(&packet(102, 2, false), now),
+            Decision::Drop(DropReason::OtherLayer)
+        );
     }
 }

@@ -111,6 +111,11 @@ impl KeyframeThrottle {
         }
     }
 
+    /// A keyframe arrived: it answers every request made before it, so a deferred one is dropped.
+    pub fn keyframe_arrived(&mut self) {
+        self.deferred = false;
+    }
+
     /// When a deferred request becomes due, if one is waiting.
     pub fn deferred_due(&self, interval: Duration) -> Option<Instant> {
         match (self.deferred, self.last_sent) {
@@ -138,17 +143,29 @@ mod tests {
     #[test]
     fn vp8_keyframes() {
         // S=1, PID=0, no extension; frame header P bit 0 => keyframe.
-        assert!(starts_keyframe(VideoCodec::Vp8, &[0x10, 0x00, 0x9d, 0x01, 0x2a]));
+        assert!(starts_keyframe(
+            VideoCodec::Vp8,
+            &[0x10, 0x00, 0x9d, 0x01, 0x2a]
+        ));
         // Same, but P bit 1 => interframe.
         assert!(!starts_keyframe(VideoCodec::Vp8, &[0x10, 0x01]));
         // Not the start of a partition.
         assert!(!starts_keyframe(VideoCodec::Vp8, &[0x00, 0x00]));
         // Extended with a 15-bit picture id, TL0PICIDX and TID: header at offset 6.
-        assert!(starts_keyframe(VideoCodec::Vp8, &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00]));
-        assert!(!starts_keyframe(VideoCodec::Vp8, &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x01]));
+        assert!(starts_keyframe(
+            VideoCodec::Vp8,
+            &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x00]
+        ));
+        assert!(!starts_keyframe(
+            VideoCodec::Vp8,
+            &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20, 0x01]
+        ));
         // Truncated payloads are not keyframes and do not panic.
         for len in 0..6 {
-            assert!(!starts_keyframe(VideoCodec::Vp8, &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20][..len]));
+            assert!(!starts_keyframe(
+                VideoCodec::Vp8,
+                &[0x90, 0xe0, 0x80, 0x01, 0x05, 0x20][..len]
+            ));
         }
     }
 
@@ -158,9 +175,15 @@ mod tests {
         assert!(starts_keyframe(VideoCodec::H264, &[0x67, 0x42]));
         assert!(!starts_keyframe(VideoCodec::H264, &[0x41, 0x9a]));
         // STAP-A with SPS inside.
-        assert!(starts_keyframe(VideoCodec::H264, &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68]));
+        assert!(starts_keyframe(
+            VideoCodec::H264,
+            &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68]
+        ));
         // STAP-A with only a non-IDR slice, and a truncated one.
-        assert!(!starts_keyframe(VideoCodec::H264, &[0x78, 0x00, 0x02, 0x41, 0x9a]));
+        assert!(!starts_keyframe(
+            VideoCodec::H264,
+            &[0x78, 0x00, 0x02, 0x41, 0x9a]
+        ));
         assert!(!starts_keyframe(VideoCodec::H264, &[0x78, 0x00]));
         // FU-A start of an IDR slice, and a middle fragment.
         assert!(starts_keyframe(VideoCodec::H264, &[0x7c, 0x85, 0x00]));
@@ -182,5 +205,20 @@ mod tests {
         // Only one deferred request went out for the two throttled ones.
         assert!(!throttle.poll_deferred(t0 + Duration::from_secs(2), interval));
         assert!(throttle.request(t0 + Duration::from_secs(2), interval));
+    }
+
+    #[test]
+    fn a_keyframe_answers_the_deferred_request() {
+        let t0 = Instant::now();
+        let interval = Duration::from_millis(500);
+        let mut throttle = KeyframeThrottle::default();
+        assert!(throttle.request(t0, interval));
+        assert!(!throttle.request(t0 + Duration::from_millis(100), interval));
+        throttle.keyframe_arrived();
+        assert_eq!(throttle.deferred_due(interval), None);
+        assert!(!throttle.poll_deferred(t0 + interval, interval));
+        // A request after the keyframe is deferred again.
+        assert!(!throttle.request(t0 + Duration::from_millis(300), interval));
+        assert!(throttle.poll_deferred(t0 + interval, interval));
     }
 }

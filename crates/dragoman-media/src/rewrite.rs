@@ -63,7 +63,11 @@ impl StreamRewriter {
     }
 
     /// Map an incoming packet's position to the outgoing one, or say why it must be dropped.
-    pub fn rewrite(&mut self, incoming: RtpPosition, now: Instant) -> Result<RtpPosition, DropReason> {
+    pub fn rewrite(
+        &mut self,
+        incoming: RtpPosition,
+        now: Instant,
+    ) -> Result<RtpPosition, DropReason> {
         if self.rebase_pending {
             self.rebase(incoming, now);
         }
@@ -76,7 +80,10 @@ impl StreamRewriter {
         }
         // Keep the highest position as "last": reordered packets within the stream still pass.
         if self.last.is_none_or(|l| out.seq > l.position.seq) {
-            self.last = Some(LastOut { position: out, at: now });
+            self.last = Some(LastOut {
+                position: out,
+                at: now,
+            });
         }
         Ok(out)
     }
@@ -127,7 +134,8 @@ mod tests {
         (0..count)
             .map(|i| {
                 let at = start + Duration::from_millis(20 * i);
-                rw.rewrite(pos(first.seq + i, first.timestamp + 960 * i), at).unwrap()
+                rw.rewrite(pos(first.seq + i, first.timestamp + 960 * i), at)
+                    .unwrap()
             })
             .collect()
     }
@@ -175,7 +183,12 @@ mod tests {
         rw.splice();
         // Resume from an input that itself wraps (extended values keep growing).
         let mut all = first;
-        all.extend(feed(&mut rw, pos(0xfff0, 0xffff_ff00), 40_000, t0 + Duration::from_secs(1)));
+        all.extend(feed(
+            &mut rw,
+            pos(0xfff0, 0xffff_ff00),
+            40_000,
+            t0 + Duration::from_secs(1),
+        ));
         assert_continuous(&all);
         let last = all.last().unwrap().seq;
         assert!(last > 0xffff, "output went past 16 bits: {last:#x}");
@@ -189,14 +202,18 @@ mod tests {
         let mut rw = StreamRewriter::new(90_000);
         feed(&mut rw, pos(1_000, 0), 10, t0);
         rw.splice();
-        rw.rewrite(pos(5_000, 90_000), t0 + Duration::from_secs(1)).unwrap();
+        rw.rewrite(pos(5_000, 90_000), t0 + Duration::from_secs(1))
+            .unwrap();
         assert_eq!(
             rw.rewrite(pos(4_999, 89_000), t0 + Duration::from_secs(1)),
             Err(DropReason::BeforeSwitchPoint)
         );
         // Reordering after the splice point passes.
-        rw.rewrite(pos(5_002, 90_000), t0 + Duration::from_secs(1)).unwrap();
-        let reordered = rw.rewrite(pos(5_001, 90_000), t0 + Duration::from_secs(1)).unwrap();
+        rw.rewrite(pos(5_002, 90_000), t0 + Duration::from_secs(1))
+            .unwrap();
+        let reordered = rw
+            .rewrite(pos(5_001, 90_000), t0 + Duration::from_secs(1))
+            .unwrap();
         assert_eq!(rw.last_written().unwrap().seq, reordered.seq + 1);
     }
 

@@ -8,6 +8,9 @@ use std::time::Duration;
 use dragoman_signal::protocol::{DEFAULT_MAX_MESSAGE_BYTES, IceServer};
 use serde::Deserialize;
 
+/// The largest `limits.max_message_bytes` allowed; frames above it close the socket outright.
+pub const MAX_MESSAGE_BYTES_CEILING: usize = 1024 * 1024;
+
 /// Default HTTP (signaling, health, metrics) address.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7880";
 /// Default UDP media address: one port for every peer.
@@ -73,8 +76,12 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            http: DEFAULT_HTTP.parse().unwrap_or_else(|_| unreachable!("valid literal")),
-            media: DEFAULT_MEDIA.parse().unwrap_or_else(|_| unreachable!("valid literal")),
+            http: DEFAULT_HTTP
+                .parse()
+                .unwrap_or_else(|_| unreachable!("valid literal")),
+            media: DEFAULT_MEDIA
+                .parse()
+                .unwrap_or_else(|_| unreachable!("valid literal")),
             media_public_addresses: Vec::new(),
             secret: String::new(),
             ice_servers: Vec::new(),
@@ -120,17 +127,31 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         let checks = [
-            (l.max_message_bytes >= 1024, "limits.max_message_bytes must be at least 1024"),
-            (l.max_messages_per_second >= 1, "limits.max_messages_per_second must be at least 1"),
-            (l.max_participants_per_call >= 1, "limits.max_participants_per_call must be at least 1"),
+            (
+                l.max_message_bytes >= 1024,
+                "limits.max_message_bytes must be at least 1024",
+            ),
+            (
+                l.max_messages_per_second >= 1,
+                "limits.max_messages_per_second must be at least 1",
+            ),
+            (
+                l.max_participants_per_call >= 1,
+                "limits.max_participants_per_call must be at least 1",
+            ),
             (l.max_calls >= 1, "limits.max_calls must be at least 1"),
-            (l.join_timeout_secs >= 1, "limits.join_timeout_secs must be at least 1"),
+            (
+                l.join_timeout_secs >= 1,
+                "limits.join_timeout_secs must be at least 1",
+            ),
             (
                 self.keyframe_request_interval_ms >= 10,
                 "keyframe_request_interval_ms must be at least 10",
             ),
             (
-                self.media_public_addresses.iter().all(|a| !a.ip().is_unspecified()),
+                self.media_public_addresses
+                    .iter()
+                    .all(|a| !a.ip().is_unspecified()),
                 "media_public_addresses must be concrete addresses, not 0.0.0.0 or ::",
             ),
         ];
@@ -188,6 +209,12 @@ mod tests {
         assert!(config.validate().is_err());
         config = Config::default();
         config.media = "0.0.0.0:7881".parse().unwrap();
-        assert!(config.validate().unwrap_err().to_string().contains("media_public_addresses"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("media_public_addresses")
+        );
     }
 }

@@ -21,9 +21,9 @@ use crate::registry::{Outbound, close_code};
 use crate::session::{Flow, Session};
 use crate::state::AppState;
 
-/// Frames above this size close the socket outright; up to it, the configured (smaller) message
-/// limit answers with `message_too_large` and keeps the connection.
-const HARD_FRAME_LIMIT: usize = 1024 * 1024;
+/// Frames above this size close the socket outright; up to it, the configured (smaller or equal)
+/// message limit answers with `message_too_large` and keeps the connection.
+const HARD_FRAME_LIMIT: usize = crate::config::MAX_MESSAGE_BYTES_CEILING + 1024;
 
 /// The HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -41,7 +41,8 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
         "<!doctype html><meta charset=utf-8><title>Dragoman</title>\
          <h1>Dragoman SFU</h1>\
          <p>Signaling: <code>ws://{http}/v1/signal</code> (protocol in <code>docs/protocol.md</code>).</p>\
-         <p>Mint a join token: <code>dragoman token --call CALL --identity ID --role company</code>.</p>\
+         <p>Mint a join token: <code>dragoman token --secret SECRET --call CALL --identity ID --role company</code> \
+         (SECRET is the one <code>dragoman serve</code> printed at start, or your <code>DRAGOMAN_SECRET</code>).</p>\
          <p><a href=/healthz>/healthz</a> · <a href=/metrics>/metrics</a></p>"
     ))
 }
@@ -64,7 +65,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             .update_media(state.registry.call_count(), counts, &stats, socket);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -174,7 +178,10 @@ async fn run_connection(state: Arc<AppState>, socket: WebSocket) {
     drop(session);
     drop(outbox);
     // Let the writer flush what is queued (a close frame, an error) before the socket goes.
-    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
         tracing::debug!("signaling writer did not finish in time");
     }
     state.metrics.connection_closed();

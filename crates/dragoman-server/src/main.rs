@@ -11,7 +11,11 @@ use dragoman_signal::Role;
 use dragoman_signal::token::{JoinClaims, TokenKey, unix_now};
 
 #[derive(Debug, Parser)]
-#[command(name = "dragoman", version, about = "WebRTC SFU for interpreted business calls")]
+#[command(
+    name = "dragoman",
+    version,
+    about = "WebRTC SFU for interpreted business calls"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -167,7 +171,10 @@ async fn wait_for_signal() {
 }
 
 fn random_secret() -> String {
-    rand::random::<[u8; 24]>().iter().map(|b| format!("{b:02x}")).collect()
+    rand::random::<[u8; 24]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {

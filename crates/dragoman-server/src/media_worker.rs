@@ -183,7 +183,9 @@ async fn drain(
             EngineOutput::Transmit(transmit) => {
                 let sent = match socket.try_send_to(&transmit.contents, transmit.destination) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        socket.send_to(&transmit.contents, transmit.destination).await
+                        socket
+                            .send_to(&transmit.contents, transmit.destination)
+                            .await
                     }
                     other => other,
                 };

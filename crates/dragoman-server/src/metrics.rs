@@ -78,28 +78,88 @@ impl Metrics {
         let r = Registry::new();
         let metrics = Metrics {
             calls: gauge(&r, "dragoman_calls", "Calls with at least one participant."),
-            participants: gauge(&r, "dragoman_participants", "Connected participants, operators included."),
+            participants: gauge(
+                &r,
+                "dragoman_participants",
+                "Connected participants, operators included.",
+            ),
             publications: gauge(&r, "dragoman_publications", "Published tracks."),
-            subscriptions: gauge(&r, "dragoman_subscriptions", "Active (not paused) subscriptions."),
-            peers: gauge(&r, "dragoman_media_peers", "WebRTC transports (two per participant)."),
-            signaling_connections: gauge(&r, "dragoman_signaling_connections", "Open signaling WebSockets."),
+            subscriptions: gauge(
+                &r,
+                "dragoman_subscriptions",
+                "Active (not paused) subscriptions.",
+            ),
+            peers: gauge(
+                &r,
+                "dragoman_media_peers",
+                "WebRTC transports (two per participant).",
+            ),
+            signaling_connections: gauge(
+                &r,
+                "dragoman_signaling_connections",
+                "Open signaling WebSockets.",
+            ),
             signaling_errors: counter_vec(
                 &r,
                 "dragoman_signaling_errors_total",
                 "Error replies sent to clients, by code.",
                 "code",
             ),
-            rtp_packets_in: counter(&r, "dragoman_rtp_packets_received_total", "RTP packets received from publishers."),
-            rtp_bytes_in: counter(&r, "dragoman_rtp_payload_bytes_received_total", "RTP payload bytes received from publishers."),
-            rtp_packets_out: counter(&r, "dragoman_rtp_packets_forwarded_total", "RTP packets forwarded to subscribers."),
-            rtp_bytes_out: counter(&r, "dragoman_rtp_payload_bytes_forwarded_total", "RTP payload bytes forwarded to subscribers."),
-            udp_datagrams_in: counter(&r, "dragoman_udp_datagrams_received_total", "UDP datagrams received on the media port."),
-            udp_bytes_in: counter(&r, "dragoman_udp_bytes_received_total", "UDP bytes received on the media port."),
-            udp_datagrams_out: counter(&r, "dragoman_udp_datagrams_sent_total", "UDP datagrams sent from the media port."),
-            udp_bytes_out: counter(&r, "dragoman_udp_bytes_sent_total", "UDP bytes sent from the media port."),
-            udp_send_errors: counter(&r, "dragoman_udp_send_errors_total", "UDP sends that failed."),
-            keyframe_requests_sent: counter(&r, "dragoman_keyframe_requests_sent_total", "Keyframe requests (PLI) sent to publishers."),
-            keyframe_requests_received: counter(&r, "dragoman_keyframe_requests_received_total", "Keyframe requests received from subscribers."),
+            rtp_packets_in: counter(
+                &r,
+                "dragoman_rtp_packets_received_total",
+                "RTP packets received from publishers.",
+            ),
+            rtp_bytes_in: counter(
+                &r,
+                "dragoman_rtp_payload_bytes_received_total",
+                "RTP payload bytes received from publishers.",
+            ),
+            rtp_packets_out: counter(
+                &r,
+                "dragoman_rtp_packets_forwarded_total",
+                "RTP packets forwarded to subscribers.",
+            ),
+            rtp_bytes_out: counter(
+                &r,
+                "dragoman_rtp_payload_bytes_forwarded_total",
+                "RTP payload bytes forwarded to subscribers.",
+            ),
+            udp_datagrams_in: counter(
+                &r,
+                "dragoman_udp_datagrams_received_total",
+                "UDP datagrams received on the media port.",
+            ),
+            udp_bytes_in: counter(
+                &r,
+                "dragoman_udp_bytes_received_total",
+                "UDP bytes received on the media port.",
+            ),
+            udp_datagrams_out: counter(
+                &r,
+                "dragoman_udp_datagrams_sent_total",
+                "UDP datagrams sent from the media port.",
+            ),
+            udp_bytes_out: counter(
+                &r,
+                "dragoman_udp_bytes_sent_total",
+                "UDP bytes sent from the media port.",
+            ),
+            udp_send_errors: counter(
+                &r,
+                "dragoman_udp_send_errors_total",
+                "UDP sends that failed.",
+            ),
+            keyframe_requests_sent: counter(
+                &r,
+                "dragoman_keyframe_requests_sent_total",
+                "Keyframe requests (PLI) sent to publishers.",
+            ),
+            keyframe_requests_received: counter(
+                &r,
+                "dragoman_keyframe_requests_received_total",
+                "Keyframe requests received from subscribers.",
+            ),
             dropped: counter_vec(
                 &r,
                 "dragoman_packets_dropped_total",
@@ -118,7 +178,9 @@ impl Metrics {
     }
 
     pub fn signaling_error(&self, code: ErrorCode) {
-        self.signaling_errors.with_label_values(&[code.as_str()]).inc();
+        self.signaling_errors
+            .with_label_values(&[code.as_str()])
+            .inc();
     }
 
     pub fn connection_opened(&self) {
@@ -146,7 +208,13 @@ impl Metrics {
     }
 
     /// Bring the media-plane figures up to date (called at scrape time).
-    pub fn update_media(&self, calls: usize, counts: EngineCounts, stats: &MediaStats, socket: SocketStats) {
+    pub fn update_media(
+        &self,
+        calls: usize,
+        counts: EngineCounts,
+        stats: &MediaStats,
+        socket: SocketStats,
+    ) {
         self.calls.set(calls as i64);
         self.subscriptions.set(counts.active_subscriptions as i64);
         self.peers.set(counts.peers as i64);
@@ -160,7 +228,10 @@ impl Metrics {
         catch_up(&self.udp_bytes_out, socket.bytes_sent);
         catch_up(&self.udp_send_errors, socket.send_errors);
         catch_up(&self.keyframe_requests_sent, stats.keyframe_requests_sent);
-        catch_up(&self.keyframe_requests_received, stats.keyframe_requests_received);
+        catch_up(
+            &self.keyframe_requests_received,
+            stats.keyframe_requests_received,
+        );
         for (reason, count) in stats.drops.iter() {
             catch_up(&self.dropped.with_label_values(&[reason.as_str()]), count);
         }
@@ -192,14 +263,19 @@ mod tests {
     #[test]
     fn media_totals_catch_up_monotonically() {
         let metrics = Metrics::new();
-        let mut stats = MediaStats::default();
-        stats.rtp_packets_forwarded = 10;
+        let mut stats = MediaStats {
+            rtp_packets_forwarded: 10,
+            ..MediaStats::default()
+        };
         stats.drops.add(DropReason::Paused);
         metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
         stats.rtp_packets_forwarded = 25;
         metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
         let text = metrics.render();
-        assert!(text.contains("dragoman_rtp_packets_forwarded_total 25"), "{text}");
+        assert!(
+            text.contains("dragoman_rtp_packets_forwarded_total 25"),
+            "{text}"
+        );
         assert!(text.contains("dragoman_packets_dropped_total{reason=\"paused\"} 1"));
     }
 }

@@ -17,7 +17,10 @@ use tokio::sync::{Mutex, mpsc};
 pub enum Outbound {
     Message(ServerMessage),
     /// Send a close frame with this code and reason, then stop.
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// Close codes the server uses (4000–4999 is the application range).
@@ -28,7 +31,7 @@ pub mod close_code {
     pub const REPLACED: u16 = 4002;
     /// No `join` within the join timeout.
     pub const JOIN_TIMEOUT: u16 = 4003;
-    /// The participant left, or was removed.
+    /// The participant sent `leave`.
     pub const LEFT: u16 = 4004;
     /// The server is shutting down (same as WebSocket "going away").
     pub const SHUTDOWN: u16 = 1001;
@@ -117,7 +120,10 @@ impl Registry {
         if self.rooms.len() >= self.max_calls {
             return Err(SignalError::new(
                 ErrorCode::CallFull,
-                format!("this server already runs its maximum of {} calls", self.max_calls),
+                format!(
+                    "this server already runs its maximum of {} calls",
+                    self.max_calls
+                ),
             ));
         }
         let room = self

@@ -44,8 +44,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let listener = TcpListener::bind(config.http)
         .await
         .map_err(|e| StartError::Http(config.http, e))?;
-    let http_addr = listener.local_addr().map_err(|e| StartError::Http(config.http, e))?;
-    let udp = std::net::UdpSocket::bind(config.media).map_err(|e| StartError::Media(config.media, e))?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Http(config.http, e))?;
+    let udp =
+        std::net::UdpSocket::bind(config.media).map_err(|e| StartError::Media(config.media, e))?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let worker = MediaWorker::start(
         udp,
@@ -96,7 +99,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
         let _ = self.shutdown.send(true);
-        if tokio::time::timeout(Duration::from_secs(5), self.http).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), self.http)
+            .await
+            .is_err()
+        {
             tracing::warn!("HTTP connections did not close within 5 s");
         }
         let worker = self.worker;

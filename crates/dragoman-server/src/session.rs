@@ -109,7 +109,12 @@ impl Session {
             Err(error) => {
                 tracing::debug!(message = kind, code = %error.code, error = %error.message, "request failed");
                 self.send_error(id, &error);
-                if is_join && matches!(error.code, ErrorCode::InvalidToken | ErrorCode::TokenExpired) {
+                if is_join
+                    && matches!(
+                        error.code,
+                        ErrorCode::InvalidToken | ErrorCode::TokenExpired
+                    )
+                {
                     let _ = self.outbox.send(Outbound::Close {
                         code: close_code::TOKEN_REFUSED,
                         reason: truncate_reason(&error.message),
@@ -128,7 +133,10 @@ impl Session {
     pub fn handle_binary(&mut self) {
         self.send_error(
             None,
-            &SignalError::new(ErrorCode::InvalidMessage, "binary frames are not used; send JSON text"),
+            &SignalError::new(
+                ErrorCode::InvalidMessage,
+                "binary frames are not used; send JSON text",
+            ),
         );
     }
 
@@ -150,9 +158,14 @@ impl Session {
                 self.unsubscribe(id, publications).await
             }
             ClientMessage::Leave { id } => {
+                self.send(ServerMessage::Ok { id });
                 if self.identity.is_some() {
-                    self.send(ServerMessage::Ok { id });
                     self.leave(LeaveReason::Left).await;
+                } else {
+                    let _ = self.outbox.send(Outbound::Close {
+                        code: close_code::LEFT,
+                        reason: "left before joining".into(),
+                    });
                 }
                 Ok(None)
             }
@@ -167,7 +180,10 @@ impl Session {
 
     async fn join(&mut self, id: Option<RequestId>, token: &str) -> Reply {
         if self.identity.is_some() {
-            return Err(SignalError::new(ErrorCode::AlreadyJoined, "this connection has joined already"));
+            return Err(SignalError::new(
+                ErrorCode::AlreadyJoined,
+                "this connection has joined already",
+            ));
         }
         let claims = self.state.tokens.verify(token, unix_now())?;
         loop {
@@ -180,7 +196,12 @@ impl Session {
         }
     }
 
-    async fn join_room(&mut self, room: &mut Room, id: Option<RequestId>, claims: &JoinClaims) -> Reply {
+    async fn join_room(
+        &mut self,
+        room: &mut Room,
+        id: Option<RequestId>,
+        claims: &JoinClaims,
+    ) -> Reply {
         let joined = room.call.join(claims)?;
         if let Some(replaced) = joined.replaced {
             if let Some(old) = room.members.remove(&replaced.participant) {
@@ -201,13 +222,21 @@ impl Session {
                 let subscriber = w.engine.add_peer(TransportRole::Subscriber, now)?;
                 Ok::<_, MediaError>((publisher, subscriber))
             })
-            .await
-            .map_err(gone)?;
+            .await;
         let (publisher, subscriber) = match peers {
-            Ok(peers) => peers,
-            Err(e) => {
+            Ok(Ok(peers)) => peers,
+            failed => {
+                // Undo the join so no participant without media lingers in the call.
                 room.call.leave(&claims.identity, LeaveReason::Disconnected);
-                return Err(SignalError::new(ErrorCode::Internal, e.to_string()));
+                if room.call.is_empty() {
+                    room.closed = true;
+                    self.state.registry.remove(&claims.call);
+                }
+                let message = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "the media worker has stopped (server shutting down)".into(),
+                };
+                return Err(SignalError::new(ErrorCode::Internal, message));
             }
         };
         room.members.insert(
@@ -271,6 +300,7 @@ impl Session {
     }
 
     async fn offer(&self, id: Option<RequestId>, transport: TransportKind, sdp: String) -> Reply {
+        self.identity()?;
         if transport == TransportKind::Subscriber {
             return Err(SignalError::new(
                 ErrorCode::NegotiationState,
@@ -280,7 +310,10 @@ impl Session {
         let media = self.state.media.clone();
         self.with_room(async |room, me| {
             if !me.permissions.publish {
-                return Err(SignalError::new(ErrorCode::Forbidden, "this role may not publish media"));
+                return Err(SignalError::new(
+                    ErrorCode::Forbidden,
+                    "this role may not publish media",
+                ));
             }
             let peer = member(room, me)?.publisher;
             let answer = media
@@ -298,6 +331,7 @@ impl Session {
     }
 
     async fn answer(&self, id: Option<RequestId>, transport: TransportKind, sdp: String) -> Reply {
+        self.identity()?;
         if transport == TransportKind::Publisher {
             return Err(SignalError::new(
                 ErrorCode::NegotiationState,
@@ -306,26 +340,45 @@ impl Session {
         }
         let media = self.state.media.clone();
         self.with_room(async |room, me| {
-            let m = member_mut(room, me)?;
-            let next = m.negotiation.answer_received()?;
+            let m = member(room, me)?;
+            if !m.negotiation.offer_in_flight() {
+                return Err(SignalError::new(
+                    ErrorCode::NegotiationState,
+                    "an answer on the subscriber transport, but the server has no offer outstanding",
+                ));
+            }
             let peer = m.subscriber;
             let accepted = media
                 .run(move |w, _| w.engine.accept_answer(peer, &sdp))
                 .await
                 .map_err(gone)?;
-            if let Err(e) = accepted {
-                // The offer is spent either way; offer again what it carried.
-                let m = member_mut(room, me)?;
-                m.negotiation.offer_abandoned();
-                if m.negotiation.tracks_changed() == NextStep::SendOffer {
-                    send_subscriber_offer(&self.state, room, me).await?;
+            let next_offer = match accepted {
+                Ok(()) => match member_mut(room, me)?.negotiation.answer_received()? {
+                    NextStep::SendOffer => create_subscriber_offer(&self.state, room, me).await?,
+                    NextStep::Wait => None,
+                },
+                // Unparsable: the offer is still outstanding; the client may answer again.
+                Err(e @ MediaError::BadSdp(_)) => return Err(media_error(e)),
+                Err(e) => {
+                    // Refused: the offer is spent. Offer again what it carried, after the error.
+                    let m = member_mut(room, me)?;
+                    m.negotiation.offer_abandoned();
+                    let again = match m.negotiation.tracks_changed() {
+                        NextStep::SendOffer => create_subscriber_offer(&self.state, room, me).await,
+                        NextStep::Wait => Ok(None),
+                    };
+                    self.send_error(id, &media_error(e));
+                    if let Some(offer) = again? {
+                        self.send(offer);
+                    }
+                    return Ok(None);
                 }
-                return Err(media_error(e));
+            };
+            self.send(ServerMessage::Ok { id });
+            if let Some(offer) = next_offer {
+                self.send(offer);
             }
-            if next == NextStep::SendOffer {
-                send_subscriber_offer(&self.state, room, me).await?;
-            }
-            Ok(Some(ServerMessage::Ok { id }))
+            Ok(None)
         })
         .await
     }
@@ -397,7 +450,10 @@ impl Session {
         self.with_room(async |room, me| {
             let notices = room.call.unpublish(&me.participant, &publication)?;
             if let Some(track) = room.tracks.remove(&publication) {
-                media.run(move |w, _| w.engine.remove_track(track)).await.map_err(gone)?;
+                media
+                    .run(move |w, _| w.engine.remove_track(track))
+                    .await
+                    .map_err(gone)?;
                 metrics.publication_removed();
             }
             room.deliver(notices);
@@ -425,21 +481,49 @@ impl Session {
                 .await
                 .map_err(gone)?;
             let mut needs_offer = false;
+            let mut failure = None;
             for outcome in outcomes {
                 match outcome {
                     Ok(SubscribeOutcome::NeedsNegotiation) => needs_offer = true,
                     Ok(SubscribeOutcome::Resumed) => {}
-                    Err(e) => {
-                        let _ = room.call.unsubscribe(&me.participant, &added);
-                        return Err(SignalError::new(ErrorCode::Internal, e.to_string()));
-                    }
+                    Err(e) => failure = Some(SignalError::new(ErrorCode::Internal, e.to_string())),
                 }
             }
-            self.send(ServerMessage::Ok { id });
-            if needs_offer && member_mut(room, me)?.negotiation.tracks_changed() == NextStep::SendOffer {
-                send_subscriber_offer(&self.state, room, me).await?;
+            let offer = match failure {
+                None if needs_offer
+                    && member_mut(room, me)?.negotiation.tracks_changed()
+                        == NextStep::SendOffer =>
+                {
+                    create_subscriber_offer(&self.state, room, me).await
+                }
+                None => Ok(None),
+                Some(error) => Err(error),
+            };
+            match offer {
+                Ok(offer) => {
+                    self.send(ServerMessage::Ok { id });
+                    if let Some(offer) = offer {
+                        self.send(offer);
+                    }
+                    Ok(None)
+                }
+                Err(error) => {
+                    // All or nothing: undo the subscriptions this request made.
+                    let _ = room.call.unsubscribe(&me.participant, &added);
+                    let tracks: Vec<_> = added
+                        .iter()
+                        .filter_map(|p| room.tracks.get(p).copied())
+                        .collect();
+                    let _ = media
+                        .run(move |w, _| {
+                            for track in tracks {
+                                let _ = w.engine.unsubscribe(peer, track);
+                            }
+                        })
+                        .await;
+                    Err(error)
+                }
             }
-            Ok(None)
         })
         .await
     }
@@ -468,8 +552,12 @@ impl Session {
 
     /// Leave the call (on `leave`, on disconnect, or at shutdown). Safe to call more than once.
     pub async fn leave(&mut self, reason: LeaveReason) {
-        let Some(me) = self.identity.take() else { return };
-        let Some(room) = self.state.registry.get(&me.call) else { return };
+        let Some(me) = self.identity.take() else {
+            return;
+        };
+        let Some(room) = self.state.registry.get(&me.call) else {
+            return;
+        };
         let mut room = room.lock().await;
         let ours = room
             .members
@@ -519,40 +607,44 @@ impl Session {
     }
 }
 
-/// Create the next subscriber offer for a member and send it.
-async fn send_subscriber_offer(state: &AppState, room: &mut Room, me: &Identity) -> Result<(), SignalError> {
+/// Create the next subscriber offer for a member: the message to send, or `None` when nothing
+/// needed negotiating.
+async fn create_subscriber_offer(
+    state: &AppState,
+    room: &mut Room,
+    me: &Identity,
+) -> Result<Option<ServerMessage>, SignalError> {
     let peer = member(room, me)?.subscriber;
     let offer = state
         .media
         .run(move |w, _| w.engine.create_offer(peer))
         .await
         .map_err(gone)?;
-    let m = member_mut(room, me)?;
     match offer {
         Ok(Some(offer)) => {
             let tracks = offer
                 .tracks
                 .iter()
                 .filter_map(|(mid, track)| {
-                    room.publication_of(*track).map(|publication| SubscribedTrack {
-                        mid: mid.to_string(),
-                        publication: publication.to_owned(),
-                    })
+                    room.publication_of(*track)
+                        .map(|publication| SubscribedTrack {
+                            mid: mid.to_string(),
+                            publication: publication.to_owned(),
+                        })
                 })
                 .collect();
-            member(room, me)?.send(ServerMessage::Offer {
+            Ok(Some(ServerMessage::Offer {
                 transport: TransportKind::Subscriber,
                 sdp: offer.sdp,
                 tracks,
-            });
-            Ok(())
+            }))
         }
         Ok(None) => {
-            m.negotiation.offer_abandoned();
-            Ok(())
+            member_mut(room, me)?.negotiation.offer_abandoned();
+            Ok(None)
         }
         Err(e) => {
-            m.negotiation.offer_abandoned();
+            member_mut(room, me)?.negotiation.offer_abandoned();
             Err(SignalError::new(ErrorCode::Internal, e.to_string()))
         }
     }
@@ -571,7 +663,10 @@ fn member_mut<'a>(room: &'a mut Room, me: &Identity) -> Result<&'a mut Member, S
 }
 
 fn gone(_: WorkerGone) -> SignalError {
-    SignalError::new(ErrorCode::Internal, "the media worker has stopped (server shutting down)")
+    SignalError::new(
+        ErrorCode::Internal,
+        "the media worker has stopped (server shutting down)",
+    )
 }
 
 fn media_error(e: MediaError) -> SignalError {

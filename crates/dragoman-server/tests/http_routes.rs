@@ -1,6 +1,9 @@
 //! The HTTP routes, driven through `app()` with `oneshot`: no TCP port is bound (the media worker
 //! still owns a real UDP socket on 127.0.0.1).
 
+// Tests stop at the first surprise; unwrap is the clearest way to say so.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +24,12 @@ fn state() -> (Arc<AppState>, MediaWorker) {
         secret: "s".into(),
         ..Config::default()
     };
-    let state = AppState::new(config, worker.handle.clone(), Arc::new(Metrics::new()), shutdown);
+    let state = AppState::new(
+        config,
+        worker.handle.clone(),
+        Arc::new(Metrics::new()),
+        shutdown,
+    );
     (Arc::new(state), worker)
 }
 
@@ -31,15 +39,22 @@ async fn get(state: &Arc<AppState>, path: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 #[tokio::test]
 async fn healthz_answers_ok_while_the_media_worker_runs() {
     let (state, worker) = state();
-    assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok\n".into()));
-    tokio::task::spawn_blocking(move || worker.shutdown()).await.unwrap();
+    assert_eq!(
+        get(&state, "/healthz").await,
+        (StatusCode::OK, "ok\n".into())
+    );
+    tokio::task::spawn_blocking(move || worker.shutdown())
+        .await
+        .unwrap();
     let (status, _) = get(&state, "/healthz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -61,7 +76,9 @@ async fn metrics_expose_the_required_series() {
     ] {
         assert!(text.contains(series), "missing {series:?} in:\n{text}");
     }
-    tokio::task::spawn_blocking(move || worker.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || worker.shutdown())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -71,12 +88,16 @@ async fn signal_route_refuses_a_bad_query_token_before_upgrading() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["code"], "invalid_token");
-    tokio::task::spawn_blocking(move || worker.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || worker.shutdown())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn unknown_paths_are_404() {
     let (state, worker) = state();
     assert_eq!(get(&state, "/nope").await.0, StatusCode::NOT_FOUND);
-    tokio::task::spawn_blocking(move || worker.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || worker.shutdown())
+        .await
+        .unwrap();
 }

@@ -163,7 +163,10 @@ impl Call {
         if self.participants.len() >= self.limits.max_participants {
             return Err(SignalError::new(
                 ErrorCode::CallFull,
-                format!("the call already has {} participants", self.participants.len()),
+                format!(
+                    "the call already has {} participants",
+                    self.participants.len()
+                ),
             ));
         }
         let info = ParticipantInfo {
@@ -251,7 +254,10 @@ impl Call {
             if existing.mid == track.mid {
                 return Err(SignalError::new(
                     ErrorCode::InvalidMessage,
-                    format!("mid {:?} is already published as {}", track.mid, existing.info.id),
+                    format!(
+                        "mid {:?} is already published as {}",
+                        track.mid, existing.info.id
+                    ),
                 ));
             }
         }
@@ -315,7 +321,10 @@ impl Call {
     ) -> Result<Vec<String>, SignalError> {
         let subscriber = self.member(participant)?;
         if !subscriber.permissions.subscribe {
-            return Err(SignalError::new(ErrorCode::Forbidden, "this role may not subscribe"));
+            return Err(SignalError::new(
+                ErrorCode::Forbidden,
+                "this role may not subscribe",
+            ));
         }
         for id in publications {
             match self.publications.get(id) {
@@ -345,7 +354,10 @@ impl Call {
         publications: &[String],
     ) -> Result<Vec<String>, SignalError> {
         self.member(participant)?;
-        if let Some(unknown) = publications.iter().find(|id| !self.publications.contains_key(*id)) {
+        if let Some(unknown) = publications
+            .iter()
+            .find(|id| !self.publications.contains_key(*id))
+        {
             return Err(unknown_publication(unknown));
         }
         let subscriptions = &mut self.member_mut(participant)?.subscriptions;
@@ -401,7 +413,9 @@ fn validate_track(track: &TrackInfo) -> Result<Option<String>, SignalError> {
         (TrackKind::Audio, TrackSource::Microphone)
         | (TrackKind::Video, TrackSource::Camera | TrackSource::ScreenShare) => {}
         (kind, source) => {
-            return Err(invalid(format!("a {kind:?} track cannot have source {source:?}")));
+            return Err(invalid(format!(
+                "a {kind:?} track cannot have source {source:?}"
+            )));
         }
     }
     if track.layers.len() > MAX_LAYERS {
@@ -421,7 +435,9 @@ fn validate_track(track: &TrackInfo) -> Result<Option<String>, SignalError> {
         (TrackKind::Video, None) => Ok(None),
         (TrackKind::Video, Some(_)) => Err(invalid("only audio tracks have a channel".into())),
         (TrackKind::Audio, None) => Ok(Some(FLOOR_CHANNEL.to_owned())),
-        (TrackKind::Audio, Some(channel)) if channel == FLOOR_CHANNEL || is_language_code(channel) => {
+        (TrackKind::Audio, Some(channel))
+            if channel == FLOOR_CHANNEL || is_language_code(channel) =>
+        {
             Ok(Some(channel.to_owned()))
         }
         (TrackKind::Audio, Some(channel)) => Err(invalid(format!(
@@ -475,7 +491,11 @@ mod tests {
         assert_eq!(joined.notices.len(), 1);
         let hidden = call.join(&claims("op", Role::Operator)).unwrap();
         assert!(hidden.notices.is_empty());
-        let seen: Vec<_> = call.visible_participants("company").into_iter().map(|p| p.id).collect();
+        let seen: Vec<_> = call
+            .visible_participants("company")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
         assert_eq!(seen, vec!["buyer"]);
     }
 
@@ -489,7 +509,8 @@ mod tests {
     #[test]
     fn rejoin_replaces_the_old_participant() {
         let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
-        call.publish("buyer", &track("0", TrackKind::Audio)).unwrap();
+        call.publish("buyer", &track("0", TrackKind::Audio))
+            .unwrap();
         let again = call.join(&claims("buyer", Role::Buyer)).unwrap();
         let replaced = again.replaced.expect("replaced");
         assert_eq!(replaced.removed_publications, vec!["PB_1"]);
@@ -513,7 +534,9 @@ mod tests {
     #[test]
     fn operator_may_not_publish() {
         let mut call = call_with(&[("op", Role::Operator)]);
-        let err = call.publish("op", &track("0", TrackKind::Audio)).unwrap_err();
+        let err = call
+            .publish("op", &track("0", TrackKind::Audio))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::Forbidden);
     }
 
@@ -522,17 +545,30 @@ mod tests {
         let mut call = call_with(&[("company", Role::Company)]);
         let mut bad = track("0", TrackKind::Audio);
         bad.source = TrackSource::Camera;
-        assert_eq!(call.publish("company", &bad).unwrap_err().code, ErrorCode::InvalidMessage);
+        assert_eq!(
+            call.publish("company", &bad).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
         let mut bad = track("0", TrackKind::Audio);
         bad.channel = Some("klingon!".into());
-        assert_eq!(call.publish("company", &bad).unwrap_err().code, ErrorCode::InvalidMessage);
+        assert_eq!(
+            call.publish("company", &bad).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
         let mut bad = track("1", TrackKind::Video);
         bad.layers = vec!["a".into(), "b".into(), "c".into(), "d".into()];
-        assert_eq!(call.publish("company", &bad).unwrap_err().code, ErrorCode::InvalidMessage);
+        assert_eq!(
+            call.publish("company", &bad).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
 
-        let (audio, _) = call.publish("company", &track("0", TrackKind::Audio)).unwrap();
+        let (audio, _) = call
+            .publish("company", &track("0", TrackKind::Audio))
+            .unwrap();
         assert_eq!(audio.channel.as_deref(), Some(FLOOR_CHANNEL));
-        let dup = call.publish("company", &track("0", TrackKind::Audio)).unwrap_err();
+        let dup = call
+            .publish("company", &track("0", TrackKind::Audio))
+            .unwrap_err();
         assert_eq!(dup.code, ErrorCode::InvalidMessage);
     }
 
@@ -540,27 +576,52 @@ mod tests {
     fn publication_limit() {
         let mut call = call_with(&[("company", Role::Company)]);
         for mid in 0..4 {
-            call.publish("company", &track(&mid.to_string(), TrackKind::Video)).unwrap();
+            call.publish("company", &track(&mid.to_string(), TrackKind::Video))
+                .unwrap();
         }
-        let err = call.publish("company", &track("9", TrackKind::Video)).unwrap_err();
+        let err = call
+            .publish("company", &track("9", TrackKind::Video))
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::TooManyTracks);
     }
 
     #[test]
     fn subscribe_is_all_or_nothing_and_reports_new_ones() {
         let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
-        let (video, _) = call.publish("company", &track("1", TrackKind::Video)).unwrap();
-        let err = call.subscribe("buyer", &[video.id.clone(), "PB_404".into()]).unwrap_err();
+        let (video, _) = call
+            .publish("company", &track("1", TrackKind::Video))
+            .unwrap();
+        let err = call
+            .subscribe("buyer", &[video.id.clone(), "PB_404".into()])
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownPublication);
         assert!(call.participant("buyer").unwrap().subscriptions.is_empty());
 
-        assert_eq!(call.subscribe("buyer", &[video.id.clone()]).unwrap(), vec![video.id.clone()]);
-        assert!(call.subscribe("buyer", &[video.id.clone()]).unwrap().is_empty());
-        let own = call.subscribe("company", &[video.id.clone()]).unwrap_err();
+        assert_eq!(
+            call.subscribe("buyer", std::slice::from_ref(&video.id))
+                .unwrap(),
+            vec![video.id.clone()]
+        );
+        assert!(
+            call.subscribe("buyer", std::slice::from_ref(&video.id))
+                .unwrap()
+                .is_empty()
+        );
+        let own = call
+            .subscribe("company", std::slice::from_ref(&video.id))
+            .unwrap_err();
         assert_eq!(own.code, ErrorCode::InvalidMessage);
 
-        assert_eq!(call.unsubscribe("buyer", &[video.id.clone()]).unwrap(), vec![video.id.clone()]);
-        assert!(call.unsubscribe("buyer", &[video.id.clone()]).unwrap().is_empty());
+        assert_eq!(
+            call.unsubscribe("buyer", std::slice::from_ref(&video.id))
+                .unwrap(),
+            vec![video.id.clone()]
+        );
+        assert!(
+            call.unsubscribe("buyer", std::slice::from_ref(&video.id))
+                .unwrap()
+                .is_empty()
+        );
         let unknown = call.unsubscribe("buyer", &["PB_404".into()]).unwrap_err();
         assert_eq!(unknown.code, ErrorCode::UnknownPublication);
     }
@@ -568,8 +629,11 @@ mod tests {
     #[test]
     fn leave_removes_publications_and_subscriptions() {
         let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
-        let (video, _) = call.publish("company", &track("1", TrackKind::Video)).unwrap();
-        call.subscribe("buyer", &[video.id.clone()]).unwrap();
+        let (video, _) = call
+            .publish("company", &track("1", TrackKind::Video))
+            .unwrap();
+        call.subscribe("buyer", std::slice::from_ref(&video.id))
+            .unwrap();
         let left = call.leave("company", LeaveReason::Left);
         assert_eq!(left.removed_publications, vec![video.id.clone()]);
         assert!(call.participant("buyer").unwrap().subscriptions.is_empty());

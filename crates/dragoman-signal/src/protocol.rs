@@ -33,7 +33,7 @@ pub enum TransportKind {
 }
 
 /// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
     Audio,
@@ -55,9 +55,17 @@ pub struct IceCandidate {
     pub candidate: String,
     #[serde(default, rename = "sdpMid", skip_serializing_if = "Option::is_none")]
     pub sdp_mid: Option<String>,
-    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "sdpMLineIndex",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sdp_m_line_index: Option<u16>,
-    #[serde(default, rename = "usernameFragment", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "usernameFragment",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub username_fragment: Option<String>,
 }
 
@@ -362,7 +370,11 @@ pub fn parse_client_message(text: &str, max_bytes: usize) -> Result<ClientMessag
             message: "a message must be a JSON object".into(),
         });
     };
-    let Some(kind) = object.get("type").and_then(|t| t.as_str()).map(str::to_owned) else {
+    let Some(kind) = object
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned)
+    else {
         return Err(ProtocolError {
             id,
             code: ErrorCode::InvalidMessage,
@@ -422,9 +434,21 @@ mod tests {
         let cases = [
             ("{not json", ErrorCode::BadJson, None),
             ("[1,2]", ErrorCode::InvalidMessage, None),
-            (r#"{"id":4}"#, ErrorCode::InvalidMessage, Some(RequestId::Number(4))),
-            (r#"{"type":"dance","id":5}"#, ErrorCode::UnknownType, Some(RequestId::Number(5))),
-            (r#"{"type":"join","id":6}"#, ErrorCode::InvalidMessage, Some(RequestId::Number(6))),
+            (
+                r#"{"id":4}"#,
+                ErrorCode::InvalidMessage,
+                Some(RequestId::Number(4)),
+            ),
+            (
+                r#"{"type":"dance","id":5}"#,
+                ErrorCode::UnknownType,
+                Some(RequestId::Number(5)),
+            ),
+            (
+                r#"{"type":"join","id":6}"#,
+                ErrorCode::InvalidMessage,
+                Some(RequestId::Number(6)),
+            ),
             (
                 r#"{"type":"offer","transport":"sideways","sdp":""}"#,
                 ErrorCode::InvalidMessage,
@@ -451,6 +475,9 @@ mod tests {
             publication: "PB_1".into(),
         })
         .unwrap();
-        assert_eq!(text, r#"{"type":"publication_removed","publication":"PB_1"}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"publication_removed","publication":"PB_1"}"#
+        );
     }
 }

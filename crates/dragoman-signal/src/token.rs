@@ -39,14 +39,20 @@ pub struct JoinClaims {
 impl JoinClaims {
     /// Check the fields a token may not get wrong even when correctly signed.
     pub fn validate_fields(&self) -> Result<(), TokenError> {
-        for (field, value) in [("call", &self.call), ("sub", &self.identity), ("name", &self.name)] {
+        for (field, value) in [
+            ("call", &self.call),
+            ("sub", &self.identity),
+            ("name", &self.name),
+        ] {
             if value.is_empty() || value.len() > MAX_FIELD_BYTES {
                 return Err(TokenError::BadClaim(format!(
                     "{field} must be 1 to {MAX_FIELD_BYTES} bytes"
                 )));
             }
             if value.chars().any(char::is_control) {
-                return Err(TokenError::BadClaim(format!("{field} contains control characters")));
+                return Err(TokenError::BadClaim(format!(
+                    "{field} contains control characters"
+                )));
             }
         }
         if self.languages.len() > MAX_LANGUAGES {
@@ -220,7 +226,10 @@ mod tests {
     #[test]
     fn refuses_garbage_and_bad_claims() {
         let key = TokenKey::new(b"secret");
-        assert!(matches!(key.verify("not.a.jwt", 0), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            key.verify("not.a.jwt", 0),
+            Err(TokenError::Malformed(_))
+        ));
         assert!(matches!(key.verify("", 0), Err(TokenError::Malformed(_))));
         let mut bad = claims(2_000);
         bad.languages = vec!["english please".into()];
@@ -234,14 +243,18 @@ mod tests {
     fn refuses_unknown_roles() {
         // A correctly signed token whose role is not one of ours.
         let key = TokenKey::new(b"secret");
-        let body = serde_json::json!({"call":"c","sub":"i","name":"n","role":"janitor","exp":9_999});
+        let body =
+            serde_json::json!({"call":"c","sub":"i","name":"n","role":"janitor","exp":9_999});
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &body,
             &EncodingKey::from_secret(b"secret"),
         )
         .unwrap();
-        assert!(matches!(key.verify(&token, 0), Err(TokenError::BadClaim(_))));
+        assert!(matches!(
+            key.verify(&token, 0),
+            Err(TokenError::BadClaim(_))
+        ));
     }
 
     #[test]
