@@ -17,6 +17,9 @@ cargo fmt --all --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "build the dragoman-bot binary (the end-to-end tests run it as a separate process)"
+cargo build -p dragoman-bot --bin dragoman-bot --locked
+
 step "cargo test (unit, sans-IO, end-to-end over loopback)"
 cargo test --workspace --locked
 
