@@ -558,7 +558,7 @@ impl MediaEngine {
         Ok(())
     }
 
-    /// Feed one received datagram.
+    /// Feed one received datagram. A batch may be fed before draining [`MediaEngine::poll_output`].
     pub fn handle_datagram(
         &mut self,
         now: Instant,

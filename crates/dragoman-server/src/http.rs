@@ -32,6 +32,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/signal", get(signal))
+        .route("/join", get(crate::web::join_page))
+        .route("/{*path}", get(crate::web::static_file))
         .with_state(state)
 }
 
@@ -40,6 +42,7 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
     Html(format!(
         "<!doctype html><meta charset=utf-8><title>Dragoman</title>\
          <h1>Dragoman SFU</h1>\
+         <p>Participants open a join link: <code>http://{http}/join?token=TOKEN</code>.</p>\
          <p>Signaling: <code>ws://{http}/v1/signal</code> (protocol in <code>docs/protocol.md</code>).</p>\
          <p>Mint a join token: <code>dragoman token --secret SECRET --call CALL --identity ID --role company</code> \
          (SECRET is the one <code>dragoman serve</code> printed at start, or your <code>DRAGOMAN_SECRET</code>).</p>\

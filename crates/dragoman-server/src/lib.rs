@@ -11,6 +11,7 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod web;
 
 pub use config::Config;
 pub use http::app;

@@ -131,17 +131,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let server = dragoman_server::start(config).await?;
         let (http, media) = (server.http_addr, server.media_addr);
+        let secret = server.state.config.secret.clone();
+        let demo = demo_token(&secret)?;
         println!("dragoman ready: http={http} media={media}");
-        println!("  open       http://{http}/");
+        println!("  open       http://{http}/join?token={demo}");
+        println!("             (a 12-hour join link for call \"demo\" as the company; mint more below)");
         println!("  signaling  ws://{http}/v1/signal");
         println!("  metrics    http://{http}/metrics");
         if generated {
-            let secret = &server.state.config.secret;
             println!("  secret     {secret}  (generated for development; set DRAGOMAN_SECRET to keep one)");
-            println!(
-                "  token      dragoman token --secret {secret} --call demo --identity alice --role company"
-            );
         }
+        println!(
+            "  token      dragoman token --secret {} --call demo --identity buyer --role buyer",
+            if generated { secret.as_str() } else { "$DRAGOMAN_SECRET" }
+        );
         wait_for_signal().await;
         server.shutdown().await;
         Ok(())
@@ -175,6 +178,20 @@ fn random_secret() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A join token for trying the server out: call "demo", identity "company".
+fn demo_token(secret: &str) -> anyhow::Result<String> {
+    let claims = JoinClaims {
+        call: "demo".into(),
+        identity: "company".into(),
+        name: "Company".into(),
+        role: Role::Company,
+        languages: vec![],
+        exp: unix_now() + 12 * 3600,
+        nbf: None,
+    };
+    Ok(TokenKey::new(secret.as_bytes()).sign(&claims)?)
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {

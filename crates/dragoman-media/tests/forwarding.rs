@@ -1,0 +1,238 @@
+//! Forwarding through the engine.
+//!
+//! - A publisher with audio and video, two subscribers with different subscriptions: each gets
+//!   exactly the tracks it subscribed to, every packet once, as one continuous stream per track
+//!   (sequence numbers +1, timestamps moving on by the frame interval), with markers and payloads
+//!   as the publisher sent them.
+//! - A subscription added after the subscriber connected renegotiates (the engine offers again) and
+//!   starts flowing without disturbing the tracks already flowing.
+//! - Datagrams fed to the engine in one batch, without polling in between (as a server's receive
+//!   loop does), are all forwarded.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Received, Sim, SourceSpec, assert_continuous};
+use dragoman_media::{DropReason, MediaKind, SubscribeOutcome};
+
+#[test]
+fn each_subscriber_gets_exactly_its_subscriptions() {
+    let mut sim = Sim::new();
+    let publisher = sim.add_publisher("publisher", &[MediaKind::Audio, MediaKind::Video]);
+    sim.connect(publisher);
+    let audio = sim.publish(publisher, MediaKind::Audio);
+    let video = sim.publish(publisher, MediaKind::Video);
+
+    let both = sim.add_subscriber("both");
+    let audio_only = sim.add_subscriber("audio-only");
+    assert_eq!(
+        sim.subscribe(both, &[audio, video]),
+        vec![SubscribeOutcome::NeedsNegotiation; 2]
+    );
+    assert_eq!(
+        sim.subscribe(audio_only, &[audio]),
+        vec![SubscribeOutcome::NeedsNegotiation]
+    );
+    sim.negotiate(both);
+    sim.negotiate(audio_only);
+    sim.connect(both);
+    sim.connect(audio_only);
+
+    let audio_mid = sim.start_source(publisher, MediaKind::Audio, SourceSpec::audio());
+    let video_mid = sim.start_source(publisher, MediaKind::Video, SourceSpec::video());
+    sim.run_for(Duration::from_secs(3));
+    // Stop the sources and let the network drain, so sent and received can be compared whole.
+    sim.set_source_running(publisher, audio_mid, false);
+    sim.set_source_running(publisher, video_mid, false);
+    sim.run_for(Duration::from_millis(500));
+    let pub_client = sim.client(publisher);
+    let audio_source = pub_client.source(audio_mid);
+    let video_source = pub_client.source(video_mid);
+    let audio_sent = audio_source.sent.len();
+    let video_sent = video_source.sent.len();
+    assert!(audio_sent >= 140, "audio sent: {audio_sent}");
+    assert!(video_sent >= 140, "video sent: {video_sent}");
+
+    // The subscriber of both: all audio and all video, each on its own mid, continuous.
+    let b = sim.client(both);
+    let b_audio = b.received_for(audio);
+    let b_video = b.received_for(video);
+    assert_eq!(
+        b.received.len(),
+        b_audio.len() + b_video.len(),
+        "nothing on other mids"
+    );
+    assert!(b_audio.iter().all(|r| r.source == audio_source.id));
+    assert!(b_video.iter().all(|r| r.source == video_source.id));
+    // Every packet sent arrived, once, in order.
+    let expected_audio: Vec<u64> = audio_source.sent.iter().map(|s| s.index).collect();
+    assert_eq!(indices(&b_audio), expected_audio);
+    // Video starts with the first keyframe (the source's first frame), then follows every packet.
+    assert!(
+        b_video[0].keyframe,
+        "video starts on a keyframe: {:?}",
+        b_video[0]
+    );
+    let expected_video: Vec<u64> = video_source.sent.iter().map(|s| s.index).collect();
+    assert_eq!(indices(&b_video), expected_video);
+    assert_continuous("both/audio", &b_audio);
+    assert_continuous("both/video", &b_video);
+    assert_timestamps_follow_the_publisher(
+        "both/audio",
+        &b_audio,
+        audio_source.spec.frame_interval,
+        48_000,
+    );
+    assert_timestamps_follow_the_publisher(
+        "both/video",
+        &b_video,
+        video_source.spec.frame_interval,
+        90_000,
+    );
+    // Audio levels pass through; video carries none.
+    for r in &b_audio {
+        assert_eq!(
+            (r.audio_level, r.voice_activity),
+            common::audio_level(r.index),
+            "{r:?}"
+        );
+    }
+    assert!(b_video.iter().all(|r| r.audio_level.is_none()));
+    // Markers pass through: the last packet of each video frame.
+    assert!(b_video.iter().all(|r| r.marker == (r.index % 2 == 1)));
+    // Output sequences start below 2^15 (no SRTP rollover counter to signal).
+    assert!(b_audio[0].seq < 0x8000 && b_video[0].seq < 0x8000);
+
+    // The audio-only subscriber: the same audio, no video at all.
+    let a = sim.client(audio_only);
+    let a_audio = a.received_for(audio);
+    assert_eq!(
+        a.received.len(),
+        a_audio.len(),
+        "audio-only received something else: {:?}",
+        a.received.iter().find(|r| r.source != audio_source.id)
+    );
+    assert_eq!(indices(&a_audio), expected_audio);
+    assert_continuous("audio-only/audio", &a_audio);
+
+    // The engine counted what it forwarded, and dropped nothing once everyone was connected.
+    let stats = sim.engine.stats();
+    assert_eq!(stats.rtp_packets_in, (audio_sent + video_sent) as u64);
+    assert_eq!(
+        stats.rtp_packets_forwarded,
+        (b.received.len() + a.received.len()) as u64
+    );
+    for reason in DropReason::ALL {
+        assert_eq!(stats.drops.get(reason), 0, "no {reason:?} drops");
+    }
+    assert_eq!(sim.engine.counts().active_subscriptions, 3);
+}
+
+fn indices(packets: &[Received]) -> Vec<u64> {
+    packets.iter().map(|r| r.index).collect()
+}
+
+/// Each new frame's timestamp moves on by one frame interval at the codec's clock rate.
+fn assert_timestamps_follow_the_publisher(
+    what: &str,
+    packets: &[Received],
+    interval: Duration,
+    clock_rate: u64,
+) {
+    let per_frame = (interval.as_micros() as u64 * clock_rate / 1_000_000) as u32;
+    for pair in packets.windows(2) {
+        let frames = (pair[1].frame - pair[0].frame) as u32;
+        assert_eq!(
+            pair[1].timestamp.wrapping_sub(pair[0].timestamp),
+            frames * per_frame,
+            "{what}: {:?} -> {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn a_batch_of_datagrams_fed_without_polling_is_all_forwarded() {
+    let mut sim = Sim::new();
+    let publisher = sim.add_publisher("publisher", &[MediaKind::Video]);
+    sim.connect(publisher);
+    let video = sim.publish(publisher, MediaKind::Video);
+    let subscriber = sim.connected_subscriber("subscriber", &[video]);
+    // Twelve packets a frame, written at the same instant: they reach the engine together and the
+    // harness hands them over back to back before polling it.
+    let mid = sim.start_source(
+        publisher,
+        MediaKind::Video,
+        SourceSpec::video().packets_per_frame(12),
+    );
+    sim.run_for(Duration::from_secs(1));
+    sim.set_source_running(publisher, mid, false);
+    sim.run_for(Duration::from_millis(200));
+
+    let sent = sim.client(publisher).source(mid).sent.len();
+    assert!(sent >= 12 * 25, "{sent}");
+    assert_eq!(sim.engine.stats().rtp_packets_in, sent as u64);
+    let received = sim.client(subscriber).received_for(video);
+    assert_eq!(received.len(), sent);
+    assert_continuous("video", &received);
+}
+
+#[test]
+fn a_later_subscription_renegotiates_without_disturbing_the_first() {
+    let mut sim = Sim::new();
+    let publisher = sim.av_publisher("publisher", SourceSpec::audio(), SourceSpec::video());
+    let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio]);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.client(subscriber).received_for(publisher.audio).len() >= 45);
+
+    // Video too, now: a new mid, so a new offer from the engine on the connected transport.
+    let added_at = sim.now;
+    assert_eq!(
+        sim.subscribe(subscriber, &[publisher.video]),
+        vec![SubscribeOutcome::NeedsNegotiation]
+    );
+    let answer = sim.offer_to(subscriber).expect("a new offer");
+    // While the answer is outstanding, a second offer is refused.
+    let peer = sim.client(subscriber).peer;
+    assert_eq!(
+        sim.engine.create_offer(peer),
+        Err(dragoman_media::MediaError::OfferPending)
+    );
+    sim.run_for(Duration::from_millis(200));
+    sim.deliver_answer(subscriber, &answer);
+    sim.run_for(Duration::from_secs(2));
+
+    let sub = sim.client(subscriber);
+    let video = sub.received_for(publisher.video);
+    assert!(
+        video.len() >= 80,
+        "video flows after the renegotiation: {}",
+        video.len()
+    );
+    assert!(video[0].keyframe && video[0].at > added_at);
+    assert_continuous("video", &video);
+    // Audio went on through the renegotiation without a gap.
+    let audio = sub.received_for(publisher.audio);
+    assert!(
+        audio
+            .iter()
+            .any(|r| r.at > added_at + Duration::from_millis(2100))
+    );
+    let sent: Vec<u64> = sim
+        .client(publisher.client)
+        .source(publisher.audio_mid)
+        .sent
+        .iter()
+        .map(|s| s.index)
+        .collect();
+    let first = sent
+        .iter()
+        .position(|i| *i == audio[0].index)
+        .expect("first audio was sent");
+    let got: Vec<u64> = audio.iter().map(|r| r.index).collect();
+    assert_eq!(got[..], sent[first..first + got.len()]);
+    assert_continuous("audio", &audio);
+    assert_eq!(sim.drops(DropReason::CodecMismatch), 0);
+}
