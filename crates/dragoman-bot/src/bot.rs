@@ -85,8 +85,13 @@ impl Bot {
         let signal = connection.client.clone();
         let (stop, stop_rx) = watch::channel(false);
         let subscriber = Arc::new(Mutex::new(None));
-        let mut tasks = connection.tasks;
-        tasks.push(tokio::spawn(
+        // Until the bot exists, dropping this future (a caller's timeout, Ctrl-C) must not leave
+        // the signaling tasks running.
+        let mut guard = TaskGuard {
+            tasks: connection.tasks,
+            signal: signal.clone(),
+        };
+        guard.tasks.push(tokio::spawn(
             EventLoop {
                 shared: Arc::clone(&shared),
                 signal: signal.clone(),
@@ -103,22 +108,15 @@ impl Bot {
                 id,
                 token: config.token.clone(),
             })
-            .await;
-        let participant = match joined {
-            Ok(ServerMessage::Joined { participant, .. }) => participant,
-            Ok(other) => {
-                abort_all(&stop, &mut tasks, &signal);
-                return Err(BotError::UnexpectedReply {
-                    request: "join".into(),
-                    reply: format!("{other:?}"),
-                });
-            }
-            Err(e) => {
-                abort_all(&stop, &mut tasks, &signal);
-                return Err(e);
-            }
+            .await?;
+        let ServerMessage::Joined { participant, .. } = joined else {
+            return Err(BotError::UnexpectedReply {
+                request: "join".into(),
+                reply: format!("{joined:?}"),
+            });
         };
         info!(participant = %participant.id, "joined");
+        let tasks = std::mem::take(&mut guard.tasks);
 
         let mut bot = Bot {
             config,
@@ -482,11 +480,21 @@ impl Drop for Bot {
     }
 }
 
-fn abort_all(stop: &watch::Sender<bool>, tasks: &mut Vec<JoinHandle<()>>, signal: &SignalClient) {
-    stop.send_replace(true);
-    signal.close();
-    for task in tasks.drain(..) {
-        task.abort();
+/// Stops the signaling tasks of a join that did not finish.
+struct TaskGuard {
+    tasks: Vec<JoinHandle<()>>,
+    signal: SignalClient,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        self.signal.close();
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
     }
 }
 

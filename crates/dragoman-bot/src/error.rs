@@ -57,6 +57,10 @@ pub enum BotError {
     #[error("test media: {0}")]
     Media(String),
 
+    /// The user interrupted the bot (Ctrl-C) before it could finish what it was doing.
+    #[error("interrupted {0}")]
+    Interrupted(&'static str),
+
     /// Writing the report failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

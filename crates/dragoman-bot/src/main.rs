@@ -87,7 +87,7 @@ async fn run(cli: Cli) -> Result<(), BotError> {
     let mut bot = tokio::select! {
         bot = Bot::join(config) => bot?,
         _ = tokio::signal::ctrl_c() => {
-            return Err(BotError::Config("interrupted before the bot had joined".into()));
+            return Err(BotError::Interrupted("before the bot had joined"));
         }
     };
     info!(

@@ -24,6 +24,8 @@ use crate::ids::{PeerId, TrackId};
 use crate::keyframe::{KeyframeThrottle, VideoCodec, starts_keyframe};
 use crate::rewrite::RtpPosition;
 
+/// How often str0m reports peer statistics (loss, round-trip time, jitter).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often best-layer choices are refreshed.
 const LAYER_REFRESH: Duration = Duration::from_millis(250);
 /// A simulcast layer with no packet for this long counts as gone.
@@ -78,6 +80,29 @@ pub enum MediaEvent {
     },
     /// A keyframe request (PLI) went to a publisher.
     KeyframeRequested { track: TrackId, layer: usize },
+    /// The first packet of a track's layer arrived (a simulcast layer started).
+    LayerStarted {
+        track: TrackId,
+        layer: usize,
+        rid: Option<String>,
+    },
+}
+
+/// The latest link figures of one peer, from RTCP receiver reports and str0m's statistics (refreshed
+/// every second).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PeerHealth {
+    /// When the figures were taken; `None` before the first statistics.
+    pub at: Option<Instant>,
+    /// Share of packets from the client that were lost (0.0–1.0).
+    pub ingress_loss: Option<f32>,
+    /// Share of packets to the client that were lost, as its receiver reports say (0.0–1.0).
+    pub egress_loss: Option<f32>,
+    pub rtt: Option<Duration>,
+    /// Highest interarrival jitter of the media received from the client, in RTP clock ticks.
+    pub ingress_jitter: Option<u32>,
+    pub bytes_rx: u64,
+    pub bytes_tx: u64,
 }
 
 /// What [`MediaEngine::poll_output`] yields.
@@ -126,6 +151,8 @@ pub struct EngineCounts {
     pub peers: usize,
     pub tracks: usize,
     pub active_subscriptions: usize,
+    /// Video layers with a packet in the last 1.5 s (each simulcast layer counts).
+    pub video_layers_receiving: usize,
 }
 
 /// One subscription of a subscriber peer: a track, the `mid` it goes out on, and forwarding state.
@@ -157,6 +184,9 @@ struct Peer {
     /// Subscriber: subscriptions, indexed by position (stable; ended ones stay in place).
     down_tracks: Vec<DownTrack>,
     pending_offer: Option<SdpPendingOffer>,
+    health: PeerHealth,
+    /// When a datagram from the client last arrived.
+    last_seen: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -232,12 +262,36 @@ impl MediaEngine {
                 .flat_map(|p| &p.down_tracks)
                 .filter(|d| d.track.is_some() && !d.forwarder.is_paused())
                 .count(),
+            video_layers_receiving: self.video_layers_receiving(),
         }
     }
 
     /// Is the peer's ICE and DTLS up?
     pub fn is_connected(&self, peer: PeerId) -> bool {
         self.peers.get(&peer).is_some_and(|p| p.connected)
+    }
+
+    /// When the last datagram from the peer's client arrived (`None`: never).
+    pub fn last_seen(&self, peer: PeerId) -> Option<Instant> {
+        self.peers.get(&peer).and_then(|p| p.last_seen)
+    }
+
+    /// The latest link figures of a peer.
+    pub fn peer_health(&self, peer: PeerId) -> Option<PeerHealth> {
+        self.peers.get(&peer).map(|p| p.health)
+    }
+
+    /// Layers of published video that had a packet within the last 1.5 s, over all tracks.
+    pub fn video_layers_receiving(&self) -> usize {
+        self.tracks
+            .values()
+            .filter(|t| t.kind == MediaKind::Video)
+            .flat_map(|t| &t.layers)
+            .filter(|l| {
+                l.last_packet
+                    .is_some_and(|at| self.now.saturating_duration_since(at) < LAYER_TIMEOUT)
+            })
+            .count()
     }
 
     /// Create a transport. Its host candidates are the engine's local addresses.
@@ -249,6 +303,7 @@ impl MediaEngine {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         for addr in &self.config.local_addresses {
             let candidate = Candidate::host(*addr, "udp")
@@ -269,6 +324,8 @@ impl MediaEngine {
                 tracks_by_mid: HashMap::new(),
                 down_tracks: Vec::new(),
                 pending_offer: None,
+                health: PeerHealth::default(),
+                last_seen: None,
             },
         );
         self.mark_dirty(id);
@@ -529,6 +586,22 @@ impl MediaEngine {
         }))
     }
 
+    /// Withdraw an outstanding subscriber offer that the client may never have seen (its signaling
+    /// dropped). The tracks it carried go into the next offer. Returns whether any subscription
+    /// needs an offer now.
+    pub fn abandon_offer(&mut self, subscriber: PeerId) -> Result<bool, MediaError> {
+        let peer = self.peer_mut(subscriber)?;
+        if peer.pending_offer.take().is_some() {
+            for down in peer.down_tracks.iter_mut().filter(|d| !d.negotiated) {
+                down.mid = None;
+            }
+        }
+        Ok(peer
+            .down_tracks
+            .iter()
+            .any(|d| d.mid.is_none() && d.track.is_some()))
+    }
+
     /// Apply the client's answer to the outstanding subscriber offer.
     pub fn accept_answer(&mut self, subscriber: PeerId, sdp: &str) -> Result<(), MediaError> {
         let peer = self.peer_mut(subscriber)?;
@@ -608,6 +681,7 @@ impl MediaEngine {
         let Some(peer) = self.peers.get_mut(&peer_id) else {
             return Err(DropReason::UnknownSource);
         };
+        peer.last_seen = Some(now);
         if let Err(e) = peer.rtc.handle_input(input) {
             tracing::debug!(peer = %peer_id, error = %e, "datagram refused");
             self.stats.drops.add(DropReason::Malformed);
@@ -734,6 +808,31 @@ impl MediaEngine {
             Event::KeyframeRequest(request) => {
                 self.on_subscriber_keyframe_request(peer_id, request.mid)
             }
+            Event::PeerStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    let h = &mut peer.health;
+                    h.at = Some(stats.timestamp);
+                    h.ingress_loss = stats.ingress_loss_fraction;
+                    h.egress_loss = stats.egress_loss_fraction;
+                    h.rtt = stats.rtt.or(h.rtt);
+                    h.bytes_rx = stats.peer_bytes_rx;
+                    h.bytes_tx = stats.peer_bytes_tx;
+                }
+            }
+            Event::MediaIngressStats(stats) => {
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    let jitter = peer.health.ingress_jitter.unwrap_or(0).max(stats.jitter);
+                    peer.health.ingress_jitter = Some(jitter);
+                    if stats.rtt.is_some() {
+                        peer.health.rtt = stats.rtt;
+                    }
+                }
+            }
+            Event::MediaEgressStats(stats) => {
+                if let (Some(peer), Some(rtt)) = (self.peers.get_mut(&peer_id), stats.rtt) {
+                    peer.health.rtt = Some(rtt);
+                }
+            }
             _ => {}
         }
     }
@@ -771,7 +870,13 @@ impl MediaEngine {
             return;
         };
         let layer = layer_index(track, rid);
-        track.layers[layer].last_packet = Some(now);
+        if track.layers[layer].last_packet.replace(now).is_none() {
+            self.events.push_back(MediaEvent::LayerStarted {
+                track: track_id,
+                layer,
+                rid: track.layers[layer].rid.map(|r| r.to_string()),
+            });
+        }
         let keyframe = match track.kind {
             MediaKind::Audio => false,
             MediaKind::Video => starts_keyframe(video_codec(params.spec().codec), &packet.payload),

@@ -20,7 +20,7 @@ mod rewrite;
 
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
-    EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats,
+    EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,
     SubscribeOutcome, SubscriberOffer, TrackLabel, TransportRole,
 };
 pub use error::MediaError;

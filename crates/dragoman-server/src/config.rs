@@ -70,6 +70,16 @@ pub struct Config {
     pub ice_servers: Vec<IceServer>,
     /// Minimum time between keyframe requests to one publisher layer, in milliseconds.
     pub keyframe_request_interval_ms: u64,
+    /// Seconds a participant whose signaling socket dropped stays in the call (media flowing) for
+    /// the same identity to join again and resume; 0 removes them at once.
+    pub reconnect_grace_secs: u64,
+    /// A participant whose signaling socket dropped is removed before the grace period ends when no
+    /// datagram from their client has arrived for this many milliseconds (their process is gone).
+    pub media_timeout_ms: u64,
+    /// How often participants get the `quality` badges of the call, in milliseconds.
+    pub quality_interval_ms: u64,
+    /// Bearer key for the operator API under `/v1/calls`. Empty: generated at start and printed.
+    pub operator_api_key: String,
     pub limits: Limits,
 }
 
@@ -86,6 +96,10 @@ impl Default for Config {
             secret: String::new(),
             ice_servers: Vec::new(),
             keyframe_request_interval_ms: 500,
+            reconnect_grace_secs: 20,
+            media_timeout_ms: 3000,
+            quality_interval_ms: 2000,
+            operator_api_key: String::new(),
             limits: Limits::default(),
         }
     }
@@ -106,6 +120,18 @@ pub enum ConfigError {
 }
 
 impl Config {
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_secs(self.reconnect_grace_secs)
+    }
+
+    pub fn media_timeout(&self) -> Duration {
+        Duration::from_millis(self.media_timeout_ms)
+    }
+
+    pub fn quality_interval(&self) -> Duration {
+        Duration::from_millis(self.quality_interval_ms)
+    }
+
     /// Load a TOML file over the defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -34,6 +34,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/signal", get(signal))
         .route("/join", get(crate::web::join_page))
         .route("/{*path}", get(crate::web::static_file))
+        .merge(crate::operator::routes(state.clone()))
         .with_state(state)
 }
 
@@ -114,7 +115,7 @@ async fn run_connection(state: Arc<AppState>, socket: WebSocket) {
     let writer = tokio::spawn(async move {
         while let Some(out) = outgoing.recv().await {
             let frame = match out {
-                Outbound::Message(message) => match serde_json::to_string(&message) {
+                Outbound::Message(message) => match serde_json::to_string(&*message) {
                     Ok(text) => Message::Text(text.into()),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot serialize a server message");
@@ -156,11 +157,11 @@ async fn run_connection(state: Arc<AppState>, socket: WebSocket) {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
             _ = tokio::time::sleep_until(join_deadline), if !joined => {
-                let _ = outbox.send(Outbound::Message(dragoman_signal::protocol::ServerMessage::Error {
+                let _ = outbox.send(Outbound::Message(Box::new(dragoman_signal::protocol::ServerMessage::Error {
                     id: None,
                     code: ErrorCode::NotJoined,
                     message: "no join within the join timeout".into(),
-                }));
+                })));
                 let _ = outbox.send(Outbound::Close {
                     code: close_code::JOIN_TIMEOUT,
                     reason: "no join within the join timeout".into(),

@@ -6,6 +6,8 @@ pub mod config;
 pub mod http;
 pub mod media_worker;
 pub mod metrics;
+pub mod operator;
+pub mod quality;
 pub mod rate_limit;
 pub mod registry;
 pub mod server;
@@ -16,3 +18,11 @@ pub mod web;
 pub use config::Config;
 pub use http::app;
 pub use server::{RunningServer, StartError, start};
+
+/// A random hex key (secrets, API keys) for development runs that were given none.
+pub fn random_key() -> String {
+    rand::random::<[u8; 24]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

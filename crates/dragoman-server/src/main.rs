@@ -125,8 +125,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let generated = config.secret.is_empty();
     if generated {
-        config.secret = random_secret();
+        config.secret = dragoman_server::random_key();
     }
+    let generated_key = config.operator_api_key.is_empty();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let server = dragoman_server::start(config).await?;
@@ -140,6 +141,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  metrics    http://{http}/metrics");
         if generated {
             println!("  secret     {secret}  (generated for development; set DRAGOMAN_SECRET to keep one)");
+        }
+        if generated_key {
+            println!(
+                "  operator   API key {}  (generated; set operator_api_key in the config to keep one)",
+                server.state.config.operator_api_key
+            );
         }
         println!(
             "  token      dragoman token --secret {} --call demo --identity buyer --role buyer",
@@ -171,13 +178,6 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-fn random_secret() -> String {
-    rand::random::<[u8; 24]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A join token for trying the server out: call "demo", identity "company".

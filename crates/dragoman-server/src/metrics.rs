@@ -16,6 +16,7 @@ pub struct Metrics {
     publications: IntGauge,
     subscriptions: IntGauge,
     peers: IntGauge,
+    video_layers: IntGauge,
     signaling_connections: IntGauge,
     signaling_errors: IntCounterVec,
     rtp_packets_in: IntCounter,
@@ -93,6 +94,11 @@ impl Metrics {
                 &r,
                 "dragoman_media_peers",
                 "WebRTC transports (two per participant).",
+            ),
+            video_layers: gauge(
+                &r,
+                "dragoman_video_layers_receiving",
+                "Video layers (simulcast layers count one each) with packets in the last 1.5 s.",
             ),
             signaling_connections: gauge(
                 &r,
@@ -216,6 +222,7 @@ impl Metrics {
         socket: SocketStats,
     ) {
         self.calls.set(calls as i64);
+        self.video_layers.set(counts.video_layers_receiving as i64);
         self.subscriptions.set(counts.active_subscriptions as i64);
         self.peers.set(counts.peers as i64);
         catch_up(&self.rtp_packets_in, stats.rtp_packets_in);

@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, mpsc};
 /// What a connection's writer task sends.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Message(ServerMessage),
+    Message(Box<ServerMessage>),
     /// Send a close frame with this code and reason, then stop.
     Close {
         code: u16,
@@ -33,24 +33,49 @@ pub mod close_code {
     pub const JOIN_TIMEOUT: u16 = 4003;
     /// The participant sent `leave`.
     pub const LEFT: u16 = 4004;
+    /// An operator asked the client to reconnect its signaling (the membership is kept).
+    pub const RECONNECT: u16 = 4005;
     /// The server is shutting down (same as WebSocket "going away").
     pub const SHUTDOWN: u16 = 1001;
 }
 
-/// A connected participant.
+/// A participant in a call, with or without a signaling connection at the moment.
 #[derive(Debug)]
 pub struct Member {
-    /// The connection that owns this membership; a newer connection of the same identity replaces it.
+    /// The connection that owns this membership (0 while detached); a newer connection of the same
+    /// identity replaces or resumes it.
     pub connection: u64,
-    pub outbox: mpsc::UnboundedSender<Outbound>,
+    /// `None` while detached: the signaling socket dropped and the membership waits, for the
+    /// reconnect grace period, for the same identity to join again and resume it.
+    pub outbox: Option<mpsc::UnboundedSender<Outbound>>,
+    /// When the membership was detached; identifies the detachment its expiry timer belongs to.
+    pub detached_at: Option<std::time::Instant>,
     pub publisher: PeerId,
     pub subscriber: PeerId,
     pub negotiation: SubscriberNegotiation,
 }
 
 impl Member {
+    /// Send a message, if the member has a connection now (a detached member misses it and gets a
+    /// fresh snapshot when it resumes).
     pub fn send(&self, message: ServerMessage) {
-        let _ = self.outbox.send(Outbound::Message(message));
+        if let Some(outbox) = &self.outbox {
+            let _ = outbox.send(Outbound::Message(Box::new(message)));
+        }
+    }
+
+    /// Close the member's signaling socket, if it has one.
+    pub fn close(&self, code: u16, reason: &str) {
+        if let Some(outbox) = &self.outbox {
+            let _ = outbox.send(Outbound::Close {
+                code,
+                reason: reason.into(),
+            });
+        }
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.outbox.is_none()
     }
 }
 

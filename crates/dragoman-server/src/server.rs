@@ -35,6 +35,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<()>,
     events: JoinHandle<()>,
+    quality: JoinHandle<()>,
     worker: MediaWorker,
 }
 
@@ -62,6 +63,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let mut config = config;
     config.http = http_addr;
     config.media = media_addr;
+    if config.operator_api_key.is_empty() {
+        config.operator_api_key = crate::random_key();
+    }
     let state = Arc::new(AppState::new(
         config,
         worker.handle.clone(),
@@ -69,6 +73,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown_rx.clone(),
     ));
     let events = tokio::spawn(log_media_events(events_rx));
+    let quality = tokio::spawn(crate::quality::broadcast_loop(state.clone()));
     let router = app(state.clone());
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {
@@ -89,6 +94,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         shutdown,
         http,
         events,
+        quality,
         worker,
     })
 }
@@ -108,6 +114,7 @@ impl RunningServer {
         let worker = self.worker;
         let _ = tokio::task::spawn_blocking(move || worker.shutdown()).await;
         self.events.abort();
+        self.quality.abort();
         tracing::info!("stopped");
     }
 }
@@ -122,6 +129,9 @@ async fn log_media_events(mut events: mpsc::UnboundedReceiver<MediaEvent>) {
             }
             MediaEvent::KeyframeRequested { track, layer } => {
                 tracing::debug!(%track, layer, "keyframe requested")
+            }
+            MediaEvent::LayerStarted { track, layer, rid } => {
+                tracing::info!(%track, layer, rid = rid.as_deref().unwrap_or("-"), "video layer receiving")
             }
         }
     }

@@ -67,7 +67,7 @@ impl Session {
     }
 
     fn send(&self, message: ServerMessage) {
-        let _ = self.outbox.send(Outbound::Message(message));
+        let _ = self.outbox.send(Outbound::Message(Box::new(message)));
     }
 
     fn send_error(&self, id: Option<RequestId>, error: &SignalError) {
@@ -202,14 +202,21 @@ impl Session {
         id: Option<RequestId>,
         claims: &JoinClaims,
     ) -> Reply {
+        if room
+            .members
+            .get(&claims.identity)
+            .is_some_and(Member::is_detached)
+        {
+            return self.resume(room, id, claims).await;
+        }
         let joined = room.call.join(claims)?;
         if let Some(replaced) = joined.replaced {
             if let Some(old) = room.members.remove(&replaced.participant) {
-                let _ = old.outbox.send(Outbound::Close {
-                    code: close_code::REPLACED,
-                    reason: "the same participant joined from another connection".into(),
-                });
-                self.release_media(room, &old, &replaced).await;
+                old.close(
+                    close_code::REPLACED,
+                    "the same participant joined from another connection",
+                );
+                release_media(&self.state, room, &old, &replaced).await;
                 self.state.metrics.participant_left();
             }
             room.deliver(replaced.notices);
@@ -243,7 +250,8 @@ impl Session {
             claims.identity.clone(),
             Member {
                 connection: self.connection,
-                outbox: self.outbox.clone(),
+                outbox: Some(self.outbox.clone()),
+                detached_at: None,
                 publisher,
                 subscriber,
                 negotiation: Default::default(),
@@ -270,8 +278,80 @@ impl Session {
             participants: room.call.visible_participants(&claims.identity),
             publications: room.call.visible_publications(&claims.identity),
             ice_servers: self.state.config.ice_servers.clone(),
+            resumed: false,
+            subscriptions: Vec::new(),
+            own_publications: Vec::new(),
         });
         room.deliver(joined.notices);
+        Ok(None)
+    }
+
+    /// Attach this connection to a membership whose socket dropped: transports, publications and
+    /// subscriptions carry on; the client gets a fresh snapshot.
+    async fn resume(
+        &mut self,
+        room: &mut Room,
+        id: Option<RequestId>,
+        claims: &JoinClaims,
+    ) -> Reply {
+        let participant = room
+            .call
+            .participant(&claims.identity)
+            .cloned()
+            .ok_or_else(|| SignalError::new(ErrorCode::Internal, "participant vanished"))?;
+        let member = room
+            .members
+            .get_mut(&claims.identity)
+            .ok_or_else(|| SignalError::new(ErrorCode::Internal, "member vanished"))?;
+        member.outbox = Some(self.outbox.clone());
+        member.connection = self.connection;
+        member.detached_at = None;
+        // An offer sent before the drop may never have reached the client: withdraw it and offer
+        // its tracks again below.
+        let offer_was_pending = member.negotiation.offer_in_flight();
+        if offer_was_pending {
+            member.negotiation.offer_abandoned();
+        }
+        let subscriber = member.subscriber;
+        let needs_offer = self
+            .state
+            .media
+            .run(move |w, _| w.engine.abandon_offer(subscriber))
+            .await
+            .map_err(gone)?
+            .map_err(media_error)?;
+        self.identity = Some(Identity {
+            call: claims.call.clone(),
+            participant: claims.identity.clone(),
+            permissions: participant.permissions,
+        });
+        tracing::info!(call = %claims.call, participant = %claims.identity, "resumed");
+        let own_publications = room
+            .call
+            .publications()
+            .filter(|p| p.info.participant == claims.identity)
+            .map(|p| p.info.clone())
+            .collect();
+        self.send(ServerMessage::Joined {
+            id,
+            call: CallInfo {
+                id: claims.call.clone(),
+            },
+            participant: participant.info.clone(),
+            participants: room.call.visible_participants(&claims.identity),
+            publications: room.call.visible_publications(&claims.identity),
+            ice_servers: self.state.config.ice_servers.clone(),
+            resumed: true,
+            subscriptions: participant.subscriptions.iter().cloned().collect(),
+            own_publications,
+        });
+        let me = self.identity()?;
+        if needs_offer
+            && member_mut(room, &me)?.negotiation.tracks_changed() == NextStep::SendOffer
+            && let Some(offer) = create_subscriber_offer(&self.state, room, &me).await?
+        {
+            self.send(offer);
+        }
         Ok(None)
     }
 
@@ -551,14 +631,17 @@ impl Session {
     }
 
     /// Leave the call (on `leave`, on disconnect, or at shutdown). Safe to call more than once.
+    ///
+    /// A lost socket (`Disconnected`) only detaches the membership for the reconnect grace period:
+    /// media keeps flowing and the same identity can `join` again to resume it.
     pub async fn leave(&mut self, reason: LeaveReason) {
         let Some(me) = self.identity.take() else {
             return;
         };
-        let Some(room) = self.state.registry.get(&me.call) else {
+        let Some(room_lock) = self.state.registry.get(&me.call) else {
             return;
         };
-        let mut room = room.lock().await;
+        let mut room = room_lock.lock().await;
         let ours = room
             .members
             .get(&me.participant)
@@ -566,17 +649,11 @@ impl Session {
         if !ours {
             return; // Replaced by a newer connection, which owns the membership now.
         }
-        let left = room.call.leave(&me.participant, reason);
-        if let Some(old) = room.members.remove(&me.participant) {
-            self.release_media(&mut room, &old, &left).await;
+        if reason == LeaveReason::Disconnected && !self.state.config.reconnect_grace().is_zero() {
+            detach_member(&self.state, &mut room, &me.call, &me.participant);
+            return;
         }
-        self.state.metrics.participant_left();
-        tracing::info!(call = %me.call, participant = %me.participant, ?reason, "left");
-        room.deliver(left.notices);
-        if room.call.is_empty() {
-            room.closed = true;
-            self.state.registry.remove(&me.call);
-        }
+        remove_member(&self.state, &mut room, &me.call, &me.participant, reason).await;
         if reason == LeaveReason::Left {
             let _ = self.outbox.send(Outbound::Close {
                 code: close_code::LEFT,
@@ -584,26 +661,129 @@ impl Session {
             });
         }
     }
+}
 
-    /// Remove a departed member's peers and publications from the media plane.
-    async fn release_media(&self, room: &mut Room, member: &Member, left: &Left) {
-        for publication in &left.removed_publications {
-            if room.tracks.remove(publication).is_some() {
-                self.state.metrics.publication_removed();
-            }
-        }
+/// Keep a membership whose signaling socket is gone (or going) for the reconnect grace period:
+/// messages to it are dropped, media flows on, and the same identity's next `join` resumes it.
+pub fn detach_member(state: &Arc<AppState>, room: &mut Room, call: &str, participant: &str) {
+    let Some(member) = room.members.get_mut(participant) else {
+        return;
+    };
+    let at = std::time::Instant::now();
+    member.outbox = None;
+    member.connection = 0;
+    member.detached_at = Some(at);
+    tracing::info!(
+        %call,
+        %participant,
+        grace_secs = state.config.reconnect_grace_secs,
+        "signaling lost; holding the membership for a reconnect"
+    );
+    tokio::spawn(expire_detached(
+        state.clone(),
+        call.to_owned(),
+        participant.to_owned(),
+        at,
+    ));
+}
+
+/// Watch a detached membership: remove it when the grace period ends, or sooner when the client's
+/// media has fallen silent too (the client is gone, not just its signaling socket). Stops when the
+/// membership is resumed, replaced or removed.
+async fn expire_detached(
+    state: Arc<AppState>,
+    call: String,
+    participant: String,
+    detached_at: std::time::Instant,
+) {
+    let grace = state.config.reconnect_grace();
+    let silence = state.config.media_timeout();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let Some(room_lock) = state.registry.get(&call) else {
+            return;
+        };
+        let mut room = room_lock.lock().await;
+        let Some(member) = room
+            .members
+            .get(&participant)
+            .filter(|m| m.detached_at == Some(detached_at))
+        else {
+            return;
+        };
         let (publisher, subscriber) = (member.publisher, member.subscriber);
-        let released = self
-            .state
+        let Ok(last_seen) = state
             .media
             .run(move |w, _| {
-                w.engine.remove_peer(publisher);
-                w.engine.remove_peer(subscriber);
+                w.engine
+                    .last_seen(publisher)
+                    .max(w.engine.last_seen(subscriber))
             })
-            .await;
-        if released.is_err() {
-            tracing::debug!("media worker gone while releasing peers");
+            .await
+        else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let quiet_since = last_seen.map_or(detached_at, |seen| seen.max(detached_at));
+        let why = if now.duration_since(detached_at) >= grace {
+            "no reconnect within the grace period"
+        } else if now.duration_since(quiet_since) >= silence {
+            "signaling and media both lost"
+        } else {
+            continue;
+        };
+        tracing::info!(%call, %participant, why, "removing a detached participant");
+        remove_member(
+            &state,
+            &mut room,
+            &call,
+            &participant,
+            LeaveReason::Disconnected,
+        )
+        .await;
+        return;
+    }
+}
+
+/// Take a participant out of a call: control state, media, notices; close the room when empty.
+async fn remove_member(
+    state: &AppState,
+    room: &mut Room,
+    call: &str,
+    participant: &str,
+    reason: LeaveReason,
+) {
+    let left = room.call.leave(participant, reason);
+    if let Some(old) = room.members.remove(participant) {
+        release_media(state, room, &old, &left).await;
+    }
+    state.metrics.participant_left();
+    tracing::info!(%call, %participant, ?reason, "left");
+    room.deliver(left.notices);
+    if room.call.is_empty() {
+        room.closed = true;
+        state.registry.remove(call);
+    }
+}
+
+/// Remove a departed member's peers and publications from the media plane.
+async fn release_media(state: &AppState, room: &mut Room, member: &Member, left: &Left) {
+    for publication in &left.removed_publications {
+        if room.tracks.remove(publication).is_some() {
+            state.metrics.publication_removed();
         }
+    }
+    let (publisher, subscriber) = (member.publisher, member.subscriber);
+    let released = state
+        .media
+        .run(move |w, _| {
+            w.engine.remove_peer(publisher);
+            w.engine.remove_peer(subscriber);
+        })
+        .await;
+    if released.is_err() {
+        tracing::debug!("media worker gone while releasing peers");
     }
 }
 

@@ -46,7 +46,7 @@ pub enum Audience {
 }
 
 /// A message the server must deliver as the result of an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     pub to: Audience,
     pub message: ServerMessage,
@@ -69,7 +69,7 @@ pub struct Publication {
 }
 
 /// The result of a join.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Joined {
     /// The same identity was already in the call; its old session must be closed and its media removed.
     pub replaced: Option<Left>,
@@ -77,7 +77,7 @@ pub struct Joined {
 }
 
 /// The result of a participant leaving.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Left {
     pub participant: String,
     /// Publications that ended with the participant.

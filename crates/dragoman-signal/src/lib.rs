@@ -9,6 +9,7 @@ pub mod call;
 pub mod error;
 pub mod negotiation;
 pub mod protocol;
+pub mod quality;
 pub mod role;
 pub mod token;
 

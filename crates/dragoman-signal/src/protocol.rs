@@ -259,8 +259,30 @@ pub enum LeaveReason {
     ServerShutdown,
 }
 
+/// How well a participant's media is getting through, as a badge for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Excellent,
+    Good,
+    Poor,
+    /// No media connection.
+    Lost,
+}
+
+/// One participant's network quality, from what the SFU measures on their links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantQuality {
+    pub participant: String,
+    pub quality: Quality,
+    /// The worse of uplink and downlink packet loss, in percent.
+    pub loss_percent: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+}
+
 /// Messages the server sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Reply to `join`: who you are and what is in the call.
@@ -272,6 +294,16 @@ pub enum ServerMessage {
         participants: Vec<ParticipantInfo>,
         publications: Vec<PublicationInfo>,
         ice_servers: Vec<IceServer>,
+        /// True when this `join` resumed a membership whose signaling socket had dropped: the
+        /// participant's transports, publications and subscriptions are as they were.
+        #[serde(default)]
+        resumed: bool,
+        /// On resume: the publications this participant subscribes to.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subscriptions: Vec<String>,
+        /// On resume: this participant's own publications.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        own_publications: Vec<PublicationInfo>,
     },
     /// The server's SDP answer on the publisher transport.
     Answer {
@@ -314,6 +346,10 @@ pub enum ServerMessage {
     },
     PublicationRemoved {
         publication: String,
+    },
+    /// Network quality of every visible participant (and yourself), pushed every few seconds.
+    Quality {
+        participants: Vec<ParticipantQuality>,
     },
     /// A request failed, or a message could not be understood. The connection stays usable unless the
     /// code says otherwise (token errors close it).

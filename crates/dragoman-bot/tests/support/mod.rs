@@ -329,6 +329,9 @@ impl Session {
             participants,
             publications,
             ice_servers: vec![],
+            resumed: false,
+            subscriptions: vec![],
+            own_publications: vec![],
         });
         hub.broadcast(
             &me.id,
@@ -738,18 +741,23 @@ impl SubscribeTask {
             }
         });
         if kind == TrackKind::Video {
-            let remote = remote.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some(remote) = remote {
-                tokio::spawn(async move {
-                    let ssrc = remote.ssrcs().await.first().copied().unwrap_or_default();
-                    let _ = remote
-                        .write_rtcp(vec![Box::new(PictureLossIndication {
-                            sender_ssrc: 0,
-                            media_ssrc: ssrc,
-                        })])
-                        .await;
-                });
-            }
+            // Ask the publisher for a keyframe, once its track has shown up here.
+            tokio::spawn(async move {
+                for _ in 0..250 {
+                    let track = remote.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    if let Some(track) = track {
+                        let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+                        let _ = track
+                            .write_rtcp(vec![Box::new(PictureLossIndication {
+                                sender_ssrc: 0,
+                                media_ssrc: ssrc,
+                            })])
+                            .await;
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
         }
         let mut forwards = self.forwards.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = forwards.insert(publication.to_owned(), task) {
