@@ -3,6 +3,7 @@
 //! (`dragoman-media`) and is the only crate with sockets and threads.
 
 pub mod config;
+pub mod history;
 pub mod http;
 pub mod media_worker;
 pub mod metrics;

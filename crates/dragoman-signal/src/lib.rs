@@ -11,6 +11,7 @@ pub mod negotiation;
 pub mod protocol;
 pub mod quality;
 pub mod role;
+pub mod routing;
 pub mod token;
 
 pub use error::{ErrorCode, SignalError};
