@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use dragoman_bot::{Bot, BotConfig, PublishSpec, SignalEventKind, SubscribeSpec};
 use dragoman_signal::Role;
+use dragoman_signal::protocol::TrackKind;
 use dragoman_tests::{SignalClient, http_post, signal_url, start_server, token};
 use serde_json::json;
 
 async fn publisher(url: &str) -> Bot {
     let config = BotConfig::new(url, token("c1", "company", Role::Company))
-        .with_publish(PublishSpec::AUDIO)
+        .with_publish(PublishSpec::AUDIO_VIDEO)
         .with_subscribe(SubscribeSpec::None);
     Bot::join(config).await.unwrap()
 }
@@ -24,16 +25,25 @@ async fn a_dropped_socket_resumes_with_the_same_subscriptions() {
     let server = start_server().await.unwrap();
     let url = signal_url(&server);
     let company = publisher(&url).await;
-    let audio = company.own_publications()[0].id.clone();
+    let own = company.own_publications();
+    let id_of = |kind| {
+        own.iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.id.clone())
+            .unwrap()
+    };
+    let (audio, video) = (id_of(TrackKind::Audio), id_of(TrackKind::Video));
 
     let buyer_token = token("c1", "buyer", Role::Buyer);
     let (mut buyer, _) = SignalClient::join(&url, &buyer_token).await.unwrap();
+    // The server offers the routed audio by itself; the video subscription waits for that offer.
+    let offer = buyer.expect("offer").await.unwrap(); // Left unanswered: the drop comes first.
+    assert_eq!(offer["tracks"][0]["publication"], audio, "{offer}");
     buyer
-        .send(&json!({"type": "subscribe", "id": 2, "publications": [audio]}))
+        .send(&json!({"type": "subscribe", "id": 2, "publications": [video]}))
         .await
         .unwrap();
     buyer.expect("ok").await.unwrap();
-    buyer.expect("offer").await.unwrap(); // Left unanswered: the drop comes first.
 
     let key = server.state.config.operator_api_key.clone();
     let path = "/v1/calls/c1/participants/buyer/reconnect";
@@ -44,10 +54,19 @@ async fn a_dropped_socket_resumes_with_the_same_subscriptions() {
 
     let (mut buyer, joined) = SignalClient::join(&url, &buyer_token).await.unwrap();
     assert_eq!(joined["resumed"], true, "{joined}");
-    assert_eq!(joined["subscriptions"], json!([audio]), "{joined}");
-    // The offer the client never answered is made again.
+    assert_eq!(joined["subscriptions"], json!([video]), "{joined}");
+    // The offer the client never answered is made again, with the subscription that waited for it.
     let offer = buyer.expect("offer").await.unwrap();
-    assert_eq!(offer["tracks"][0]["publication"], audio, "{offer}");
+    let mut offered: Vec<&str> = offer["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["publication"].as_str())
+        .collect();
+    offered.sort_unstable();
+    let mut expected = vec![audio.as_str(), video.as_str()];
+    expected.sort_unstable();
+    assert_eq!(offered, expected, "{offer}");
 
     // Nobody saw the buyer leave.
     tokio::time::sleep(Duration::from_millis(300)).await;

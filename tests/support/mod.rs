@@ -21,13 +21,34 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A server on 127.0.0.1 with ephemeral HTTP and UDP ports.
 pub async fn start_server() -> anyhow::Result<RunningServer> {
-    let config = Config {
+    start_server_with(|_| {}).await
+}
+
+/// A server like [`start_server`], with settings changed by `adjust`. Its history database lives
+/// in a fresh temporary file unless `adjust` points it elsewhere.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<RunningServer> {
+    let mut config = Config {
         http: "127.0.0.1:0".parse()?,
         media: "127.0.0.1:0".parse()?,
         secret: SECRET.into(),
+        history_path: temp_path("history.sqlite"),
         ..Config::default()
     };
+    adjust(&mut config);
     Ok(dragoman_server::start(config).await?)
+}
+
+/// A path in a fresh directory under the system temp dir (unique per call in this process).
+pub fn temp_path(file: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dragoman-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(file)
 }
 
 /// The signaling URL of a running server.
@@ -43,16 +64,37 @@ pub fn token(call: &str, identity: &str, role: Role) -> String {
 /// A join token with a chosen expiry and secret.
 pub fn token_with(call: &str, identity: &str, role: Role, exp: u64, secret: &str) -> String {
     let claims = JoinClaims {
+        exp,
+        ..claims(call, identity, role)
+    };
+    TokenKey::new(secret.as_bytes())
+        .sign(&claims)
+        .unwrap_or_else(|e| panic!("signing a test token: {e}"))
+}
+
+/// Claims valid for an hour, with no languages, except that an interpreter gets the pair `ko`, `en`
+/// (an interpreter token must carry exactly two languages).
+pub fn claims(call: &str, identity: &str, role: Role) -> JoinClaims {
+    let languages = match role {
+        Role::Interpreter => vec!["ko".into(), "en".into()],
+        _ => vec![],
+    };
+    JoinClaims {
         call: call.into(),
         identity: identity.into(),
         name: identity.into(),
         role,
-        languages: vec![],
-        exp,
+        languages,
+        exp: unix_now() + 3600,
         nbf: None,
-    };
-    TokenKey::new(secret.as_bytes())
-        .sign(&claims)
+        mode: None,
+    }
+}
+
+/// Sign claims with the test secret.
+pub fn sign(claims: &JoinClaims) -> String {
+    TokenKey::new(SECRET.as_bytes())
+        .sign(claims)
         .unwrap_or_else(|e| panic!("signing a test token: {e}"))
 }
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dragoman_signal::protocol::{
-    ClientMessage, ParticipantInfo, PublicationInfo, ServerMessage, SubscribedTrack, TransportKind,
+    ClientMessage, ParticipantInfo, PublicationInfo, RequestId, ServerMessage, SubscribedTrack,
+    TransportKind,
 };
+use dragoman_signal::routing::{Channel, SubscriberRouting};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -17,7 +19,7 @@ use crate::error::BotError;
 use crate::media::Clip;
 use crate::peer::Peer;
 use crate::publisher::{self, SendOptions};
-use crate::report::{Report, SignalEvent};
+use crate::report::{Report, RoutingRecord, SignalEvent};
 use crate::sdp;
 use crate::signaling::{self, Expect, Inbound, SignalClient};
 use crate::state::Shared;
@@ -38,6 +40,8 @@ pub struct Bot {
     publisher: Option<Arc<Peer>>,
     subscriber: Arc<Mutex<Option<Arc<Peer>>>>,
     stop: watch::Sender<bool>,
+    /// The share of outgoing RTP packets dropped on purpose; changeable while the bot runs.
+    uplink_loss: watch::Sender<f64>,
     tasks: Vec<JoinHandle<()>>,
     left: bool,
 }
@@ -118,6 +122,7 @@ impl Bot {
         info!(participant = %participant.id, "joined");
         let tasks = std::mem::take(&mut guard.tasks);
 
+        let (uplink_loss, _) = watch::channel(config.uplink_loss);
         let mut bot = Bot {
             config,
             shared,
@@ -126,6 +131,7 @@ impl Bot {
             publisher: None,
             subscriber,
             stop,
+            uplink_loss,
             tasks,
             left: false,
         };
@@ -144,9 +150,9 @@ impl Bot {
             let state = self.shared.lock();
             state
                 .publications
-                .keys()
-                .filter(|id| self.config.subscribe.wants(id))
-                .cloned()
+                .values()
+                .filter(|p| self.config.subscribe.wants(p))
+                .map(|p| p.id.clone())
                 .collect()
         };
         subscribe_claimed(&self.signal, &self.shared, &wanted).await?;
@@ -246,7 +252,7 @@ impl Bot {
                 Arc::clone(&self.shared),
                 track,
                 SendOptions {
-                    uplink_loss: self.config.uplink_loss,
+                    uplink_loss: self.uplink_loss.subscribe(),
                     seed: seed.wrapping_add(i as u64),
                 },
                 peer.state_watch(),
@@ -300,6 +306,17 @@ impl Bot {
         self.shared.report()
     }
 
+    /// Change the share of outgoing RTP packets dropped on purpose (0.0 to below 1.0), at once.
+    pub fn set_uplink_loss(&self, share: f64) -> Result<(), BotError> {
+        if !(0.0..1.0).contains(&share) {
+            return Err(BotError::Config(format!(
+                "uplink loss must be at least 0 and below 1, not {share}"
+            )));
+        }
+        self.uplink_loss.send_replace(share);
+        Ok(())
+    }
+
     /// Subscribe to `publications` and wait for the server's `ok`.
     pub async fn subscribe(&self, publications: &[String]) -> Result<(), BotError> {
         if publications.is_empty() {
@@ -328,6 +345,132 @@ impl Bot {
             self.shared.lock().unsubscribe_failed(publications, at);
         }
         result.map(|_| ())
+    }
+
+    /// The latest `routing` message: which audio the server forwards to this bot, at which gain.
+    pub fn routing(&self) -> Option<SubscriberRouting> {
+        self.shared
+            .lock()
+            .routing_records
+            .last()
+            .map(|r| r.routing.clone())
+    }
+
+    /// Wait until the latest `routing` message satisfies `predicate`; return it with its arrival.
+    pub async fn wait_for_routing(
+        &self,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&SubscriberRouting) -> bool,
+    ) -> Result<RoutingRecord, BotError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(latest) = self
+                .shared
+                .lock()
+                .routing_records
+                .last()
+                .filter(|r| predicate(&r.routing))
+            {
+                return Ok(latest.clone());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BotError::timeout(what, timeout));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Send an interpretation request and wait for its `ok`. Returns when the `ok` arrived, in ms
+    /// on the bot's clock (the reader's timestamp, not when this future woke).
+    async fn interpretation(
+        &self,
+        what: &str,
+        build: impl FnOnce(Option<RequestId>) -> ClientMessage,
+    ) -> Result<u64, BotError> {
+        self.signal
+            .request_timed(what, Expect::Ok, build)
+            .await
+            .map(|(_, at_ms)| at_ms)
+    }
+
+    /// Pick the language to listen to (`None`: the original sound only). Listeners only.
+    pub async fn set_language(&self, language: Option<&str>) -> Result<u64, BotError> {
+        let language = language.map(str::to_owned);
+        self.interpretation("set_language", |id| ClientMessage::SetLanguage {
+            id,
+            language,
+        })
+        .await
+    }
+
+    /// Interpreter: speak into `output` (one of the pair) from now on.
+    pub async fn switch_direction(&self, output: &str) -> Result<u64, BotError> {
+        let output = output.to_owned();
+        self.interpretation("switch_direction", |id| ClientMessage::SwitchDirection {
+            id,
+            output,
+        })
+        .await
+    }
+
+    /// Interpreter: listen to the floor or (relay) a language channel.
+    pub async fn set_input(&self, input: Channel) -> Result<u64, BotError> {
+        self.interpretation("set_input", |id| ClientMessage::SetInput { id, input })
+            .await
+    }
+
+    /// Interpreter: ask booth partner `to` to swap who is on air.
+    pub async fn request_handover(&self, to: &str) -> Result<u64, BotError> {
+        let to = to.to_owned();
+        self.interpretation("request_handover", |id| ClientMessage::RequestHandover {
+            id,
+            to,
+        })
+        .await
+    }
+
+    /// Interpreter: accept the handover `from` asked for.
+    pub async fn accept_handover(&self, from: &str) -> Result<u64, BotError> {
+        let from = from.to_owned();
+        self.interpretation("accept_handover", |id| ClientMessage::AcceptHandover {
+            id,
+            from,
+        })
+        .await
+    }
+
+    /// Interpreter: decline the handover `from` asked for.
+    pub async fn decline_handover(&self, from: &str) -> Result<u64, BotError> {
+        let from = from.to_owned();
+        self.interpretation("decline_handover", |id| ClientMessage::DeclineHandover {
+            id,
+            from,
+        })
+        .await
+    }
+
+    /// Interpreter: withdraw the handover request to `to`.
+    pub async fn withdraw_handover(&self, to: &str) -> Result<u64, BotError> {
+        let to = to.to_owned();
+        self.interpretation("withdraw_handover", |id| ClientMessage::WithdrawHandover {
+            id,
+            to,
+        })
+        .await
+    }
+
+    /// Interpreter: go on air (no booth partner is), into `output` or the current output.
+    pub async fn go_on_air(&self, output: Option<&str>) -> Result<u64, BotError> {
+        let output = output.map(str::to_owned);
+        self.interpretation("go_on_air", |id| ClientMessage::GoOnAir { id, output })
+            .await
+    }
+
+    /// Interpreter: step off air.
+    pub async fn go_off_air(&self) -> Result<u64, BotError> {
+        self.interpretation("go_off_air", |id| ClientMessage::GoOffAir { id })
+            .await
     }
 
     /// Wait until `predicate` holds for a report snapshot; return that snapshot.
@@ -573,7 +716,7 @@ impl EventLoop {
                 }
                 Inbound::PublicationAdded(publication) => {
                     let mine = self.shared.lock().my_id() == Some(publication.participant.as_str());
-                    if mine || !self.config.subscribe.wants(&publication.id) {
+                    if mine || !self.config.subscribe.wants(&publication) {
                         continue;
                     }
                     // Not awaited here: the server may send its offer before the `ok`, and
@@ -690,6 +833,9 @@ mod tests {
         assert_send(&bot.wait_for_event("", Duration::ZERO, |_| true));
         assert_send(&bot.wait_for_publication("", Duration::ZERO, |_| true));
         assert_send(&bot.leave());
+        assert_send(&bot.switch_direction("en"));
+        assert_send(&bot.set_input(Channel::Floor));
+        assert_send(&bot.wait_for_routing("", Duration::ZERO, |_| true));
     }
 
     #[test]

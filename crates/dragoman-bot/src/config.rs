@@ -5,6 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use dragoman_signal::protocol::{PublicationInfo, TrackKind};
+
 use crate::error::BotError;
 
 /// Which tracks the bot publishes.
@@ -74,9 +76,12 @@ impl fmt::Display for PublishSpec {
 }
 
 /// Which publications of others the bot subscribes to on its own.
+///
+/// Audio needs no subscription: the server routes it (see the `routing` messages in the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscribeSpec {
-    /// Every publication of others present at join, and every one added later.
+    /// Every video publication of others present at join, and every one added later. (Audio is
+    /// routed by the server; subscribing to it would change nothing.)
     All,
     /// These publication ids, as soon as each exists (at join or when announced).
     Ids(Vec<String>),
@@ -86,10 +91,10 @@ pub enum SubscribeSpec {
 
 impl SubscribeSpec {
     /// Whether the bot should subscribe to `publication` when it appears.
-    pub fn wants(&self, publication: &str) -> bool {
+    pub fn wants(&self, publication: &PublicationInfo) -> bool {
         match self {
-            SubscribeSpec::All => true,
-            SubscribeSpec::Ids(ids) => ids.iter().any(|id| id == publication),
+            SubscribeSpec::All => publication.kind == TrackKind::Video,
+            SubscribeSpec::Ids(ids) => ids.contains(&publication.id),
             SubscribeSpec::None => false,
         }
     }
@@ -155,7 +160,8 @@ pub struct BotConfig {
     /// Local address the peer connections bind to (one UDP socket each, ephemeral port). Tests
     /// use loopback only.
     pub bind_ip: IpAddr,
-    /// Language channel announced for the audio track.
+    /// Channel announced for the audio track: `floor` (the default) or, for an interpreter, a
+    /// language code (the booth output; the server re-routes it on a direction switch).
     pub audio_channel: String,
     /// Keep-alive `ping` period on the signaling socket; `None` sends none.
     pub ping_interval: Option<Duration>,
@@ -196,6 +202,12 @@ impl BotConfig {
 
     pub fn with_loss_seed(mut self, seed: u64) -> Self {
         self.loss_seed = Some(seed);
+        self
+    }
+
+    /// Publish the audio track on this channel (`floor` or a language code).
+    pub fn with_audio_channel(mut self, channel: impl Into<String>) -> Self {
+        self.audio_channel = channel.into();
         self
     }
 
@@ -255,6 +267,30 @@ mod tests {
             "PB_1, PB_2".parse::<SubscribeSpec>().unwrap(),
             SubscribeSpec::Ids(vec!["PB_1".into(), "PB_2".into()])
         );
+    }
+
+    #[test]
+    fn all_means_every_video_since_audio_is_routed() {
+        let publication = |id: &str, kind| PublicationInfo {
+            id: id.into(),
+            participant: "p".into(),
+            kind,
+            source: match kind {
+                TrackKind::Audio => dragoman_signal::protocol::TrackSource::Microphone,
+                TrackKind::Video => dragoman_signal::protocol::TrackSource::Camera,
+            },
+            channel: None,
+            layers: vec![],
+        };
+        let (audio, video) = (
+            publication("PB_1", TrackKind::Audio),
+            publication("PB_2", TrackKind::Video),
+        );
+        assert!(!SubscribeSpec::All.wants(&audio));
+        assert!(SubscribeSpec::All.wants(&video));
+        let ids = SubscribeSpec::Ids(vec!["PB_1".into()]);
+        assert!(ids.wants(&audio) && !ids.wants(&video));
+        assert!(!SubscribeSpec::None.wants(&video));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! A [`Bot`] joins a call over the v1 signaling WebSocket, publishes a looped Opus and/or VP8 clip
 //! on its publisher transport, answers the server's offers on its subscriber transport, subscribes
-//! to others' publications, and counts everything: packets sent and deliberately dropped, keyframe
-//! requests received, and per received publication packets, bytes, sequence gaps, duplicates,
-//! reordering and first-packet latency. [`Bot::report`] snapshots it as a serde [`Report`].
+//! to others' video (audio is routed by the server), and counts everything: packets sent and
+//! deliberately dropped, keyframe requests received, and per received publication packets, bytes,
+//! sequence gaps, duplicates, reordering, first-packet latency and receive spans. It records every
+//! `routing` message and can send the interpretation requests (listening language, direction
+//! switch, relay input, handover, on/off air). [`Bot::report`] snapshots it as a serde [`Report`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), dragoman_bot::BotError> {
@@ -43,6 +45,6 @@ pub use bot::Bot;
 pub use config::{BotConfig, PublishSpec, SubscribeSpec, Timeouts};
 pub use error::BotError;
 pub use report::{
-    PublishedTrackReport, ReceivedPublicationReport, Report, SignalEvent, SignalEventKind,
-    SubscriptionWindow, TransportReport,
+    PublishedTrackReport, ReceiveSpan, ReceivedPublicationReport, Report, RoutingRecord,
+    SPAN_GAP_MS, SignalEvent, SignalEventKind, SubscriptionWindow, TransportReport,
 };

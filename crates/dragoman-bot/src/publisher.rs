@@ -229,7 +229,8 @@ pub(crate) async fn dispatch_keyframe_requests(
 
 /// What a sender needs besides its track.
 pub(crate) struct SendOptions {
-    pub uplink_loss: f64,
+    /// The share of packets to drop on purpose, read before every frame.
+    pub uplink_loss: watch::Receiver<f64>,
     pub seed: u64,
 }
 
@@ -280,8 +281,9 @@ pub(crate) async fn run_sender(
             }
         };
         let (mut sent, mut bytes, mut dropped, mut errors) = (0u64, 0u64, 0u64, 0u64);
+        let uplink_loss = *options.uplink_loss.borrow();
         for packet in packets {
-            if options.uplink_loss > 0.0 && rng.random::<f64>() < options.uplink_loss {
+            if uplink_loss > 0.0 && rng.random::<f64>() < uplink_loss {
                 dropped += 1;
                 continue;
             }

@@ -5,7 +5,11 @@
 
 use dragoman_signal::ErrorCode;
 use dragoman_signal::protocol::{LeaveReason, TrackKind, TrackSource};
+use dragoman_signal::routing::SubscriberRouting;
 use serde::{Deserialize, Serialize};
+
+/// A pause longer than this between two packets of one publication ends a [`ReceiveSpan`].
+pub const SPAN_GAP_MS: u64 = 100;
 
 /// A snapshot of everything the bot measured. Cheap to take at any time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +35,16 @@ pub struct Report {
     pub unattributed_packets: u64,
     /// Signaling events in arrival order.
     pub events: Vec<SignalEvent>,
+    /// Every `routing` message (which audio the server forwards, at which gain), in arrival order.
+    #[serde(default)]
+    pub routing: Vec<RoutingRecord>,
+}
+
+/// A `routing` message and when it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRecord {
+    pub at_ms: u64,
+    pub routing: SubscriberRouting,
 }
 
 impl Report {
@@ -54,6 +68,11 @@ impl Report {
     /// Total RTP packets received across publications.
     pub fn packets_received(&self) -> u64 {
         self.received.iter().map(|r| r.packets).sum()
+    }
+
+    /// The latest `routing` message.
+    pub fn latest_routing(&self) -> Option<&SubscriberRouting> {
+        self.routing.last().map(|r| &r.routing)
     }
 }
 
@@ -157,6 +176,43 @@ pub struct ReceivedPublicationReport {
     pub removed_ms: Option<u64>,
     /// Each subscribe … unsubscribe period, in order.
     pub subscriptions: Vec<SubscriptionWindow>,
+    /// Periods of continuous receipt (packets less than [`SPAN_GAP_MS`] apart), in order; the
+    /// latest 1000. Two publications whose spans never intersect were never received at once.
+    #[serde(default)]
+    pub spans: Vec<ReceiveSpan>,
+}
+
+impl ReceivedPublicationReport {
+    /// Packets received in `[from_ms, to_ms]`, counting whole spans that touch the interval.
+    pub fn packets_in_spans_touching(&self, from_ms: u64, to_ms: u64) -> u64 {
+        self.spans
+            .iter()
+            .filter(|s| s.last_ms >= from_ms && s.first_ms <= to_ms)
+            .map(|s| s.packets)
+            .sum()
+    }
+
+    /// The first span that starts at or after `ms`.
+    pub fn span_starting_after(&self, ms: u64) -> Option<&ReceiveSpan> {
+        self.spans.iter().find(|s| s.first_ms >= ms)
+    }
+}
+
+/// A period in which packets of one publication kept arriving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiveSpan {
+    /// The first packet's arrival.
+    pub first_ms: u64,
+    /// The last packet's arrival.
+    pub last_ms: u64,
+    pub packets: u64,
+}
+
+impl ReceiveSpan {
+    /// Whether the two spans share any moment.
+    pub fn overlaps(&self, other: &ReceiveSpan) -> bool {
+        self.first_ms <= other.last_ms && other.first_ms <= self.last_ms
+    }
 }
 
 /// One period between a `subscribe` request and the matching `unsubscribe` request.

@@ -59,9 +59,12 @@ pub(crate) enum Inbound {
     PublicationAdded(PublicationInfo),
 }
 
+/// A reply and when it arrived (ms on the bot's clock).
+type TimedReply = (ServerMessage, u64);
+
 #[derive(Debug, Default)]
 struct Pending {
-    waiting: BTreeMap<u64, (Expect, oneshot::Sender<ServerMessage>)>,
+    waiting: BTreeMap<u64, (Expect, oneshot::Sender<TimedReply>)>,
     /// Ids of messages sent without waiting (subscriber answers): their replies are dropped, their
     /// errors recorded as events.
     unawaited: BTreeMap<u64, &'static str>,
@@ -85,7 +88,7 @@ impl Pending {
     /// pending request of its type only where that cannot be ambiguous (`join`, the publisher
     /// offer: one at a time); an id-less `ok` is never guessed at, since the server also sends
     /// those for messages sent without an id.
-    fn deliver(&mut self, message: ServerMessage) -> Delivery {
+    fn deliver(&mut self, message: ServerMessage, at_ms: u64) -> Delivery {
         let key = match reply_id(&message) {
             Some(RequestId::Number(n)) => {
                 if let Some(what) = self.unawaited.remove(n) {
@@ -106,7 +109,7 @@ impl Pending {
         match key.and_then(|k| self.waiting.remove(&k)) {
             Some((_, tx)) => {
                 // The requester may have timed out meanwhile; then the reply is simply dropped.
-                let _ = tx.send(message);
+                let _ = tx.send((message, at_ms));
                 Delivery::Delivered
             }
             None => Delivery::Unclaimed(message),
@@ -280,7 +283,7 @@ impl SignalClient {
         shared.lock().apply(&message, now);
 
         if is_reply(&message) {
-            let delivery = self.lock_pending().deliver(message);
+            let delivery = self.lock_pending().deliver(message, now);
             match delivery {
                 Delivery::Delivered => {}
                 Delivery::Unawaited(what, ServerMessage::Error { code, message, .. }) => {
@@ -389,6 +392,19 @@ impl SignalClient {
         expect: Expect,
         build: impl FnOnce(Option<RequestId>) -> ClientMessage,
     ) -> Result<ServerMessage, BotError> {
+        self.request_timed(what, expect, build)
+            .await
+            .map(|(reply, _)| reply)
+    }
+
+    /// [`SignalClient::request`], also telling when the reply arrived (ms on the bot's clock, taken
+    /// by the reader as the frame came in).
+    pub async fn request_timed(
+        &self,
+        what: &str,
+        expect: Expect,
+        build: impl FnOnce(Option<RequestId>) -> ClientMessage,
+    ) -> Result<TimedReply, BotError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -417,13 +433,13 @@ impl SignalClient {
             Ok(Ok(reply)) => reply,
         };
         match reply {
-            ServerMessage::Error { code, message, .. } => Err(BotError::Server {
+            (ServerMessage::Error { code, message, .. }, _) => Err(BotError::Server {
                 request: what.to_owned(),
                 code,
                 message,
             }),
-            reply if expect.matches(&reply) => Ok(reply),
-            reply => Err(BotError::UnexpectedReply {
+            (reply, at_ms) if expect.matches(&reply) => Ok((reply, at_ms)),
+            (reply, _) => Err(BotError::UnexpectedReply {
                 request: what.to_owned(),
                 reply: format!("{reply:?}"),
             }),
@@ -453,10 +469,10 @@ mod tests {
         let stray = ServerMessage::Ok {
             id: Some(RequestId::Number(9)),
         };
-        assert!(matches!(pending.deliver(stray), Delivery::Unclaimed(_)));
+        assert!(matches!(pending.deliver(stray, 0), Delivery::Unclaimed(_)));
         // an id-less `ok` is never guessed at
         let bare = ServerMessage::Ok { id: None };
-        assert!(matches!(pending.deliver(bare), Delivery::Unclaimed(_)));
+        assert!(matches!(pending.deliver(bare, 0), Delivery::Unclaimed(_)));
 
         // an `error` with request 2's id goes to request 2, whatever it expected
         let refused = ServerMessage::Error {
@@ -464,24 +480,27 @@ mod tests {
             code: dragoman_signal::ErrorCode::Forbidden,
             message: "no".into(),
         };
-        assert!(matches!(pending.deliver(refused), Delivery::Delivered));
-        assert!(matches!(rx2.try_recv(), Ok(ServerMessage::Error { .. })));
+        assert!(matches!(pending.deliver(refused, 0), Delivery::Delivered));
+        assert!(matches!(
+            rx2.try_recv(),
+            Ok((ServerMessage::Error { .. }, 0))
+        ));
 
         let ok = ServerMessage::Ok {
             id: Some(RequestId::Number(1)),
         };
-        assert!(matches!(pending.deliver(ok), Delivery::Delivered));
-        assert!(matches!(rx1.try_recv(), Ok(ServerMessage::Ok { .. })));
+        assert!(matches!(pending.deliver(ok, 0), Delivery::Delivered));
+        assert!(matches!(rx1.try_recv(), Ok((ServerMessage::Ok { .. }, 0))));
 
         // the reply to an unawaited message is recognised as such, once
         let ok3 = ServerMessage::Ok {
             id: Some(RequestId::Number(3)),
         };
         assert!(matches!(
-            pending.deliver(ok3.clone()),
+            pending.deliver(ok3.clone(), 0),
             Delivery::Unawaited("answer", _)
         ));
-        assert!(matches!(pending.deliver(ok3), Delivery::Unclaimed(_)));
+        assert!(matches!(pending.deliver(ok3, 0), Delivery::Unclaimed(_)));
         assert!(pending.waiting.is_empty());
     }
 
@@ -496,7 +515,10 @@ mod tests {
             "participants": [], "publications": [], "ice_servers": []
         }))
         .unwrap();
-        assert!(matches!(pending.deliver(joined), Delivery::Delivered));
-        assert!(matches!(rx.try_recv(), Ok(ServerMessage::Joined { .. })));
+        assert!(matches!(pending.deliver(joined, 0), Delivery::Delivered));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok((ServerMessage::Joined { .. }, 0))
+        ));
     }
 }

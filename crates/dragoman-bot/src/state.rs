@@ -13,13 +13,17 @@ use rtc::rtp;
 
 use crate::media::vp8;
 use crate::report::{
-    PublishedTrackReport, ReceivedPublicationReport, Report, SignalEvent, SignalEventKind,
-    StateChange, SubscriptionWindow, TransportReport,
+    PublishedTrackReport, ReceiveSpan, ReceivedPublicationReport, Report, RoutingRecord,
+    SPAN_GAP_MS, SignalEvent, SignalEventKind, StateChange, SubscriptionWindow, TransportReport,
 };
 use crate::stats::{SequenceCounts, SequenceTracker};
 
 /// At most this many keyframe-request times are kept per track.
 const MAX_KEYFRAME_REQUEST_TIMES: usize = 1000;
+/// At most this many receive spans are kept per publication (the latest).
+const MAX_SPANS: usize = 1000;
+/// At most this many `routing` messages are kept (the latest).
+const MAX_ROUTING_RECORDS: usize = 1000;
 
 /// The state and the clock it is measured against.
 #[derive(Debug)]
@@ -104,6 +108,7 @@ impl ReceivedPublication {
                 subscribed: false,
                 removed_ms: None,
                 subscriptions: Vec::new(),
+                spans: Vec::new(),
             },
             tracker: SequenceTracker::new(),
             tracker_ssrc: None,
@@ -168,6 +173,8 @@ pub(crate) struct State {
     pub publisher_transport: Option<TransportReport>,
     pub subscriber_transport: Option<TransportReport>,
     pub events: Vec<SignalEvent>,
+    /// `routing` messages in arrival order.
+    pub routing_records: Vec<RoutingRecord>,
     /// Set when the signaling socket is gone.
     pub closed: Option<String>,
 }
@@ -271,6 +278,15 @@ impl State {
                         publication: publication.clone(),
                     },
                 );
+            }
+            ServerMessage::Routing(routing) => {
+                if self.routing_records.len() >= MAX_ROUTING_RECORDS {
+                    self.routing_records.remove(0);
+                }
+                self.routing_records.push(RoutingRecord {
+                    at_ms,
+                    routing: routing.clone(),
+                });
             }
             ServerMessage::Error {
                 id: None,
@@ -446,6 +462,22 @@ impl State {
                 .map(|w| at_ms.saturating_sub(w.subscribed_ms));
         }
         report.last_packet_ms = Some(at_ms);
+        match report.spans.last_mut() {
+            Some(span) if at_ms.saturating_sub(span.last_ms) <= SPAN_GAP_MS => {
+                span.last_ms = span.last_ms.max(at_ms);
+                span.packets += 1;
+            }
+            _ => {
+                if report.spans.len() >= MAX_SPANS {
+                    report.spans.remove(0);
+                }
+                report.spans.push(ReceiveSpan {
+                    first_ms: at_ms,
+                    last_ms: at_ms,
+                    packets: 1,
+                });
+            }
+        }
         let keyframe =
             report.kind == Some(TrackKind::Video) && vp8::payload_starts_keyframe(&packet.payload);
         if keyframe {
@@ -527,6 +559,7 @@ impl State {
             received: self.received.values().map(|r| r.snapshot()).collect(),
             unattributed_packets: self.unattributed_packets,
             events: self.events.clone(),
+            routing: self.routing_records.clone(),
         }
     }
 }
@@ -596,6 +629,47 @@ mod tests {
         assert_eq!(r.subscriptions[0].packets, 3);
         assert_eq!(r.subscriptions[0].packets_after_unsubscribe, 1);
         assert_eq!(r.subscriptions[1].latency_ms(), Some(50));
+    }
+
+    #[test]
+    fn packets_group_into_spans_and_routing_is_recorded() {
+        let mut state = state_with_video_publication();
+        for (seq, at) in [
+            (1, 0),
+            (2, 20),
+            (3, 40),
+            (4, 40 + SPAN_GAP_MS + 1),
+            (5, 200),
+        ] {
+            state.on_rtp(Some("0"), None, &packet(seq, 9, &[0]), at);
+        }
+        let routing: dragoman_signal::routing::SubscriberRouting =
+            serde_json::from_value(serde_json::json!({
+                "participant": "me", "mode": "consecutive", "ramp_ms": 300, "routes": [],
+                "summary": {"listening": null, "live_channel": null, "floor_gain": 1.0},
+            }))
+            .unwrap();
+        state.apply(&ServerMessage::Routing(routing.clone()), 210);
+        let report = state.report(0, 300);
+        let spans = &report.received("PB_1").unwrap().spans;
+        assert_eq!(
+            spans,
+            &vec![
+                ReceiveSpan {
+                    first_ms: 0,
+                    last_ms: 40,
+                    packets: 3
+                },
+                ReceiveSpan {
+                    first_ms: 141,
+                    last_ms: 200,
+                    packets: 2
+                },
+            ]
+        );
+        assert!(!spans[0].overlaps(&spans[1]));
+        assert_eq!(report.latest_routing(), Some(&routing));
+        assert_eq!(report.routing[0].at_ms, 210);
     }
 
     #[test]

@@ -99,10 +99,37 @@ pub struct PeerHealth {
     /// Share of packets to the client that were lost, as its receiver reports say (0.0–1.0).
     pub egress_loss: Option<f32>,
     pub rtt: Option<Duration>,
-    /// Highest interarrival jitter of the media received from the client, in RTP clock ticks.
-    pub ingress_jitter: Option<u32>,
+    /// Highest interarrival jitter among the client's streams, in milliseconds (latest report).
+    pub ingress_jitter_ms: Option<f64>,
+    /// NACKs and PLIs the SFU sent to the client about its media (totals over its streams).
+    pub ingress_nacks: u64,
+    pub ingress_plis: u64,
+    /// NACKs and PLIs the client sent to the SFU about the media it receives.
+    pub egress_nacks: u64,
+    pub egress_plis: u64,
     pub bytes_rx: u64,
     pub bytes_tx: u64,
+}
+
+/// The latest statistics of one stream received from a client.
+#[derive(Debug, Clone, Copy, Default)]
+struct IngressStream {
+    nacks: u64,
+    plis: u64,
+    jitter_ms: f64,
+    /// Fraction lost since the previous receiver report (sequence-number based).
+    loss: Option<f32>,
+}
+
+/// What a published track has been carrying, for health figures computed on timers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackActivity {
+    /// Video frames completed (packets with the marker bit), all layers together.
+    pub frames: u64,
+    pub last_frame_at: Option<Instant>,
+    /// The publisher's latest audio level (RFC 6464: 0 is loudest, 127 silence), if it sends one.
+    pub audio_level: Option<i8>,
+    pub last_packet_at: Option<Instant>,
 }
 
 /// What [`MediaEngine::poll_output`] yields.
@@ -187,6 +214,9 @@ struct Peer {
     health: PeerHealth,
     /// When a datagram from the client last arrived.
     last_seen: Option<Instant>,
+    /// Latest per-stream statistics: (nacks, plis, jitter ms) received, (nacks, plis) sent.
+    ingress_streams: HashMap<(Mid, Option<Rid>), IngressStream>,
+    egress_streams: HashMap<(Mid, Option<Rid>), (u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -209,6 +239,7 @@ struct Track {
     codecs: Vec<(Pt, Option<PayloadParams>)>,
     /// (subscriber peer, index into its `down_tracks`).
     subscribers: Vec<(PeerId, usize)>,
+    activity: TrackActivity,
 }
 
 /// The media plane. See the module documentation.
@@ -271,6 +302,15 @@ impl MediaEngine {
         self.peers.get(&peer).is_some_and(|p| p.connected)
     }
 
+    /// The tracks a publisher transport feeds, with their kind and activity.
+    pub fn published_tracks(&self, publisher: PeerId) -> Vec<(TrackId, MediaKind, TrackActivity)> {
+        self.tracks
+            .iter()
+            .filter(|(_, t)| t.publisher == publisher)
+            .map(|(id, t)| (*id, t.kind, t.activity))
+            .collect()
+    }
+
     /// When the last datagram from the peer's client arrived (`None`: never).
     pub fn last_seen(&self, peer: PeerId) -> Option<Instant> {
         self.peers.get(&peer).and_then(|p| p.last_seen)
@@ -326,6 +366,8 @@ impl MediaEngine {
                 pending_offer: None,
                 health: PeerHealth::default(),
                 last_seen: None,
+                ingress_streams: HashMap::new(),
+                egress_streams: HashMap::new(),
             },
         );
         self.mark_dirty(id);
@@ -451,6 +493,7 @@ impl MediaEngine {
                     .collect(),
                 codecs: Vec::new(),
                 subscribers: Vec::new(),
+                activity: TrackActivity::default(),
             },
         );
         Ok(id)
@@ -812,7 +855,10 @@ impl MediaEngine {
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
                     let h = &mut peer.health;
                     h.at = Some(stats.timestamp);
-                    h.ingress_loss = stats.ingress_loss_fraction;
+                    // Prefer the streams' receiver-report loss (set below) over TWCC's.
+                    if peer.ingress_streams.values().all(|v| v.loss.is_none()) {
+                        h.ingress_loss = stats.ingress_loss_fraction;
+                    }
                     h.egress_loss = stats.egress_loss_fraction;
                     h.rtt = stats.rtt.or(h.rtt);
                     h.bytes_rx = stats.peer_bytes_rx;
@@ -821,16 +867,43 @@ impl MediaEngine {
             }
             Event::MediaIngressStats(stats) => {
                 if let Some(peer) = self.peers.get_mut(&peer_id) {
-                    let jitter = peer.health.ingress_jitter.unwrap_or(0).max(stats.jitter);
-                    peer.health.ingress_jitter = Some(jitter);
+                    let ticks_per_ms = match peer.rtc.media(stats.mid).map(|m| m.kind()) {
+                        Some(MediaKind::Video) => 90.0,
+                        _ => 48.0,
+                    };
+                    let jitter_ms = f64::from(stats.jitter) / ticks_per_ms;
+                    let stream = IngressStream {
+                        nacks: stats.nacks,
+                        plis: stats.plis,
+                        jitter_ms,
+                        loss: stats.loss,
+                    };
+                    peer.ingress_streams.insert((stats.mid, stats.rid), stream);
+                    let streams = &peer.ingress_streams;
+                    let h = &mut peer.health;
+                    h.ingress_nacks = streams.values().map(|v| v.nacks).sum();
+                    h.ingress_plis = streams.values().map(|v| v.plis).sum();
+                    h.ingress_jitter_ms = streams.values().map(|v| v.jitter_ms).reduce(f64::max);
+                    // The receiver reports' sequence-based loss; TWCC's (in PeerStats) needs the
+                    // client to negotiate transport-cc.
+                    if let Some(loss) = streams.values().filter_map(|v| v.loss).reduce(f32::max) {
+                        h.ingress_loss = Some(loss);
+                    }
                     if stats.rtt.is_some() {
-                        peer.health.rtt = stats.rtt;
+                        h.rtt = stats.rtt;
                     }
                 }
             }
             Event::MediaEgressStats(stats) => {
-                if let (Some(peer), Some(rtt)) = (self.peers.get_mut(&peer_id), stats.rtt) {
-                    peer.health.rtt = Some(rtt);
+                if let Some(peer) = self.peers.get_mut(&peer_id) {
+                    peer.egress_streams
+                        .insert((stats.mid, stats.rid), (stats.nacks, stats.plis));
+                    let h = &mut peer.health;
+                    h.egress_nacks = peer.egress_streams.values().map(|v| v.0).sum();
+                    h.egress_plis = peer.egress_streams.values().map(|v| v.1).sum();
+                    if stats.rtt.is_some() {
+                        h.rtt = stats.rtt;
+                    }
                 }
             }
             _ => {}
@@ -876,6 +949,19 @@ impl MediaEngine {
                 layer,
                 rid: track.layers[layer].rid.map(|r| r.to_string()),
             });
+        }
+        track.activity.last_packet_at = Some(now);
+        match track.kind {
+            MediaKind::Video if packet.header.marker && layer == track.best_layer => {
+                track.activity.frames += 1;
+                track.activity.last_frame_at = Some(now);
+            }
+            MediaKind::Audio => {
+                if let Some(level) = packet.header.ext_vals.audio_level {
+                    track.activity.audio_level = Some(level);
+                }
+            }
+            MediaKind::Video => {}
         }
         let keyframe = match track.kind {
             MediaKind::Audio => false,

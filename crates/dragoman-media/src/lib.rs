@@ -21,7 +21,7 @@ mod rewrite;
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
     EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,
-    SubscribeOutcome, SubscriberOffer, TrackLabel, TransportRole,
+    SubscribeOutcome, SubscriberOffer, TrackActivity, TrackLabel, TransportRole,
 };
 pub use error::MediaError;
 pub use forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};

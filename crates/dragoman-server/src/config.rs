@@ -54,7 +54,7 @@ impl Limits {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// HTTP listen address.
@@ -80,6 +80,16 @@ pub struct Config {
     pub quality_interval_ms: u64,
     /// Bearer key for the operator API under `/v1/calls`. Empty: generated at start and printed.
     pub operator_api_key: String,
+    /// A direction's voice score (MOS, 1.0–4.5) below which the call health marks it degraded.
+    pub health_degraded_score: f64,
+    /// SQLite file holding the call history (created if missing).
+    pub history_path: std::path::PathBuf,
+    /// Base URL of join links handed out by the operator API; empty means `http://<http address>`.
+    pub public_url: String,
+    /// A booked call's join links work from this many seconds before its slot starts...
+    pub join_window_before_secs: u64,
+    /// ...until this many seconds after its slot ends.
+    pub join_window_after_secs: u64,
     pub limits: Limits,
 }
 
@@ -100,6 +110,11 @@ impl Default for Config {
             media_timeout_ms: 3000,
             quality_interval_ms: 2000,
             operator_api_key: String::new(),
+            history_path: "dragoman-history.sqlite".into(),
+            health_degraded_score: 3.5,
+            public_url: String::new(),
+            join_window_before_secs: 15 * 60,
+            join_window_after_secs: 30 * 60,
             limits: Limits::default(),
         }
     }
@@ -122,6 +137,15 @@ pub enum ConfigError {
 impl Config {
     pub fn reconnect_grace(&self) -> Duration {
         Duration::from_secs(self.reconnect_grace_secs)
+    }
+
+    /// The base URL for join links.
+    pub fn public_base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.http)
+        } else {
+            self.public_url.trim_end_matches('/').to_owned()
+        }
     }
 
     pub fn media_timeout(&self) -> Duration {

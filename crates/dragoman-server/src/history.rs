@@ -126,7 +126,8 @@ CREATE TABLE IF NOT EXISTS calls (
     mode TEXT NOT NULL,
     booked INTEGER NOT NULL,
     started_at INTEGER,
-    ended_at INTEGER
+    ended_at INTEGER,
+    closed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS calls_by_slot ON calls (slot_start);
 CREATE TABLE IF NOT EXISTS parties (
@@ -164,6 +165,7 @@ impl History {
 
     fn init(conn: Connection) -> Result<History, HistoryError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         Ok(History {
@@ -180,7 +182,9 @@ impl History {
         let mut db = self.db()?;
         let tx = db.transaction()?;
         let exists: Option<String> = tx
-            .query_row("SELECT id FROM calls WHERE id = ?1", [&call.id], |r| r.get(0))
+            .query_row("SELECT id FROM calls WHERE id = ?1", [&call.id], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_some() {
             return Err(HistoryError::Duplicate(call.id.clone()));
@@ -197,7 +201,13 @@ impl History {
     }
 
     /// Note that a participant joined (creating the call and the party for ad-hoc joins).
-    pub fn record_join(&self, call: &str, party: &Party, now: u64, resumed: bool) -> Result<(), HistoryError> {
+    pub fn record_join(
+        &self,
+        call: &str,
+        party: &Party,
+        now: u64,
+        resumed: bool,
+    ) -> Result<(), HistoryError> {
         let mut db = self.db()?;
         let tx = db.transaction()?;
         tx.execute(
@@ -228,7 +238,27 @@ impl History {
         Ok(())
     }
 
-    /// Note that a call ended (its last participant left, or an operator ended it).
+    /// An operator ended the call: it is over for good, and joins are refused.
+    pub fn end_call(&self, call: &str, now: u64) -> Result<(), HistoryError> {
+        self.db()?.execute(
+            "UPDATE calls SET closed = 1, ended_at = COALESCE(ended_at, ?2) WHERE id = ?1",
+            params![call, now],
+        )?;
+        Ok(())
+    }
+
+    /// Has an operator ended this call?
+    pub fn is_closed(&self, call: &str) -> Result<bool, HistoryError> {
+        let closed: Option<bool> = self
+            .db()?
+            .query_row("SELECT closed FROM calls WHERE id = ?1", [call], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(closed.unwrap_or(false))
+    }
+
+    /// Note that a call emptied (its last participant left); it is live again if someone rejoins.
     pub fn record_call_end(&self, call: &str, now: u64) -> Result<(), HistoryError> {
         self.db()?.execute(
             "UPDATE calls SET ended_at = ?2 WHERE id = ?1 AND started_at IS NOT NULL",
@@ -253,7 +283,14 @@ impl History {
                  worst_loss = MAX(COALESCE(worst_loss, ?4), ?4),
                  packets_expected = packets_expected + ?5, packets_lost = packets_lost + ?6
              WHERE call_id = ?1 AND identity = ?2",
-            params![call, identity, score, loss_percent, packets_expected, packets_lost],
+            params![
+                call,
+                identity,
+                score,
+                loss_percent,
+                packets_expected,
+                packets_lost
+            ],
         )?;
         Ok(())
     }
@@ -275,7 +312,11 @@ impl History {
     }
 
     /// Calls matching a filter, by slot start.
-    pub fn list_calls(&self, filter: &CallFilter, now: u64) -> Result<Vec<CallRecord>, HistoryError> {
+    pub fn list_calls(
+        &self,
+        filter: &CallFilter,
+        now: u64,
+    ) -> Result<Vec<CallRecord>, HistoryError> {
         let db = self.db()?;
         let mut statement = db.prepare(
             "SELECT id, booth, slot_start, slot_end, mode, booked, started_at, ended_at FROM calls
@@ -298,11 +339,21 @@ impl History {
     }
 }
 
-fn insert_party(tx: &rusqlite::Transaction<'_>, call: &str, party: &Party) -> Result<(), HistoryError> {
+fn insert_party(
+    tx: &rusqlite::Transaction<'_>,
+    call: &str,
+    party: &Party,
+) -> Result<(), HistoryError> {
     tx.execute(
         "INSERT INTO parties (call_id, identity, name, role, languages) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (call_id, identity) DO NOTHING",
-        params![call, party.identity, party.name, party.role, party.languages.join(",")],
+        params![
+            call,
+            party.identity,
+            party.name,
+            party.role,
+            party.languages.join(",")
+        ],
     )?;
     Ok(())
 }
@@ -422,7 +473,8 @@ pub fn to_csv(calls: &[CallRecord]) -> Result<String, csv::Error> {
 
 /// Seconds since the epoch as an RFC 3339 UTC time.
 pub fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).to_string()
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
 }
 
 #[cfg(test)]
@@ -453,10 +505,20 @@ mod tests {
     fn a_booked_call_goes_upcoming_live_ended() {
         let h = History::in_memory().unwrap();
         h.create_call(&booked()).unwrap();
-        assert!(matches!(h.create_call(&booked()), Err(HistoryError::Duplicate(_))));
-        assert_eq!(h.call("CL_1", 9_000).unwrap().unwrap().state, CallState::Upcoming);
-        h.record_join("CL_1", &party("company", "company"), 10_010, false).unwrap();
-        assert_eq!(h.call("CL_1", 10_020).unwrap().unwrap().state, CallState::Live);
+        assert!(matches!(
+            h.create_call(&booked()),
+            Err(HistoryError::Duplicate(_))
+        ));
+        assert_eq!(
+            h.call("CL_1", 9_000).unwrap().unwrap().state,
+            CallState::Upcoming
+        );
+        h.record_join("CL_1", &party("company", "company"), 10_010, false)
+            .unwrap();
+        assert_eq!(
+            h.call("CL_1", 10_020).unwrap().unwrap().state,
+            CallState::Live
+        );
         h.record_leave("CL_1", "company", 11_000).unwrap();
         h.record_call_end("CL_1", 11_000).unwrap();
         let call = h.call("CL_1", 11_001).unwrap().unwrap();
@@ -467,7 +529,10 @@ mod tests {
         let mut missed = booked();
         missed.id = "CL_2".into();
         h.create_call(&missed).unwrap();
-        assert_eq!(h.call("CL_2", 20_000).unwrap().unwrap().state, CallState::Ended);
+        assert_eq!(
+            h.call("CL_2", 20_000).unwrap().unwrap().state,
+            CallState::Ended
+        );
     }
 
     #[test]
@@ -477,7 +542,8 @@ mod tests {
         let buyer = party("buyer", "buyer");
         h.record_join("CL_1", &buyer, 10_000, false).unwrap();
         h.record_quality("CL_1", "buyer", 4.2, 0.0, 100, 0).unwrap();
-        h.record_quality("CL_1", "buyer", 2.0, 20.0, 100, 20).unwrap();
+        h.record_quality("CL_1", "buyer", 2.0, 20.0, 100, 20)
+            .unwrap();
         h.record_join("CL_1", &buyer, 10_100, true).unwrap();
         let record = &h.call("CL_1", 10_200).unwrap().unwrap().parties[1];
         assert_eq!(record.reconnects, 1);
@@ -490,7 +556,8 @@ mod tests {
     #[test]
     fn ad_hoc_joins_create_the_call() {
         let h = History::in_memory().unwrap();
-        h.record_join("demo", &party("alice", "company"), 500, false).unwrap();
+        h.record_join("demo", &party("alice", "company"), 500, false)
+            .unwrap();
         let call = h.call("demo", 600).unwrap().unwrap();
         assert!(!call.booked);
         assert_eq!(call.state, CallState::Live);
@@ -526,7 +593,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dragoman-history-{}", std::process::id()));
         let path = dir.join("history.sqlite");
         let _ = std::fs::remove_file(&path);
-        History::open(&path).unwrap().create_call(&booked()).unwrap();
+        History::open(&path)
+            .unwrap()
+            .create_call(&booked())
+            .unwrap();
         let reopened = History::open(&path).unwrap();
         assert_eq!(reopened.call("CL_1", 0).unwrap().unwrap().parties.len(), 2);
         let _ = std::fs::remove_dir_all(dir);

@@ -33,6 +33,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/signal", get(signal))
         .route("/join", get(crate::web::join_page))
+        .route("/operator", get(crate::web::operator_page))
         .route("/{*path}", get(crate::web::static_file))
         .merge(crate::operator::routes(state.clone()))
         .with_state(state)

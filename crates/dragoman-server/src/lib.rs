@@ -3,12 +3,13 @@
 //! (`dragoman-media`) and is the only crate with sockets and threads.
 
 pub mod config;
+pub mod health;
 pub mod history;
 pub mod http;
 pub mod media_worker;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
-pub mod quality;
 pub mod rate_limit;
 pub mod registry;
 pub mod server;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use dragoman_server::Config;
 use dragoman_signal::Role;
+use dragoman_signal::routing::InterpretationMode;
 use dragoman_signal::token::{JoinClaims, TokenKey, unix_now};
 
 #[derive(Debug, Parser)]
@@ -50,6 +51,9 @@ struct ServeArgs {
     /// UDP address for media; every peer shares this one port.
     #[arg(long, env = "DRAGOMAN_MEDIA")]
     media: Option<SocketAddr>,
+    /// SQLite file for the call history.
+    #[arg(long, env = "DRAGOMAN_HISTORY")]
+    history: Option<PathBuf>,
     /// Address(es) to advertise to clients as ICE candidates, when `--media` is a wildcard.
     #[arg(long, env = "DRAGOMAN_MEDIA_PUBLIC_ADDRESSES", value_delimiter = ',')]
     media_public_address: Vec<SocketAddr>,
@@ -74,9 +78,18 @@ struct TokenArgs {
     /// Languages spoken, comma separated (e.g. ko,en).
     #[arg(long, value_delimiter = ',')]
     languages: Vec<String>,
+    /// Interpretation mode of the call (consecutive or simultaneous), applied when this token's
+    /// join creates the call.
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<InterpretationMode>,
     /// How long the token stays valid (e.g. 90m, 2h).
     #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
     ttl: Duration,
+}
+
+fn parse_mode(text: &str) -> Result<InterpretationMode, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("unknown mode {text:?}; expected consecutive or simultaneous"))
 }
 
 fn main() -> ExitCode {
@@ -119,6 +132,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(media) = args.media {
         config.media = media;
+    }
+    if let Some(history) = args.history {
+        config.history_path = history;
     }
     if !args.media_public_address.is_empty() {
         config.media_public_addresses = args.media_public_address;
@@ -190,6 +206,7 @@ fn demo_token(secret: &str) -> anyhow::Result<String> {
         languages: vec![],
         exp: unix_now() + 12 * 3600,
         nbf: None,
+        mode: None,
     };
     Ok(TokenKey::new(secret.as_bytes()).sign(&claims)?)
 }
@@ -210,6 +227,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         languages: args.languages,
         exp: unix_now() + args.ttl.as_secs(),
         nbf: None,
+        mode: args.mode,
     };
     let token = TokenKey::new(config.secret.as_bytes()).sign(&claims)?;
     println!("{token}");

@@ -3,7 +3,10 @@
 
 use dragoman_media::{DropReason, EngineCounts, MediaStats};
 use dragoman_signal::ErrorCode;
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::media_worker::SocketStats;
 
@@ -31,6 +34,9 @@ pub struct Metrics {
     keyframe_requests_sent: IntCounter,
     keyframe_requests_received: IntCounter,
     dropped: IntCounterVec,
+    rtt: Histogram,
+    jitter: Histogram,
+    loss: Histogram,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -56,6 +62,15 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntC
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
 }
 
 /// Raise a counter to a total kept elsewhere.
@@ -172,6 +187,26 @@ impl Metrics {
                 "Packets not forwarded, by reason.",
                 "reason",
             ),
+            rtt: histogram(
+                &r,
+                "dragoman_participant_rtt_seconds",
+                "Round-trip time between the SFU and a participant, sampled once a second per participant.",
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0, 2.0,
+                ],
+            ),
+            jitter: histogram(
+                &r,
+                "dragoman_participant_jitter_seconds",
+                "Interarrival jitter of a participant's media at the SFU, sampled once a second.",
+                vec![0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16],
+            ),
+            loss: histogram(
+                &r,
+                "dragoman_participant_loss_ratio",
+                "Packet loss of a participant's worse direction (0-1), sampled once a second.",
+                vec![0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+            ),
             registry: r,
         };
         for code in ErrorCode::ALL {
@@ -181,6 +216,24 @@ impl Metrics {
             metrics.dropped.with_label_values(&[reason.as_str()]);
         }
         metrics
+    }
+
+    /// One participant's link sample (once a second): round trip and jitter in ms, loss in percent.
+    pub fn observe_participant(
+        &self,
+        rtt_ms: Option<f64>,
+        jitter_ms: Option<f64>,
+        loss_percent: Option<f64>,
+    ) {
+        if let Some(rtt) = rtt_ms {
+            self.rtt.observe(rtt / 1000.0);
+        }
+        if let Some(jitter) = jitter_ms {
+            self.jitter.observe(jitter / 1000.0);
+        }
+        if let Some(loss) = loss_percent {
+            self.loss.observe(loss / 100.0);
+        }
     }
 
     pub fn signaling_error(&self, code: ErrorCode) {

@@ -35,6 +35,10 @@ pub mod close_code {
     pub const LEFT: u16 = 4004;
     /// An operator asked the client to reconnect its signaling (the membership is kept).
     pub const RECONNECT: u16 = 4005;
+    /// An operator ended the call.
+    pub const CALL_ENDED: u16 = 4006;
+    /// An operator removed the participant from the call.
+    pub const REMOVED: u16 = 4007;
     /// The server is shutting down (same as WebSocket "going away").
     pub const SHUTDOWN: u16 = 1001;
 }
@@ -88,6 +92,8 @@ pub struct Room {
     pub tracks: HashMap<String, TrackId>,
     /// Set when the room was removed from the registry; a joiner that finds it closed retries.
     pub closed: bool,
+    /// Identities an operator removed: they may not join this call again.
+    pub removed: std::collections::HashSet<String>,
 }
 
 impl Room {
@@ -160,6 +166,7 @@ impl Registry {
                     members: HashMap::new(),
                     tracks: HashMap::new(),
                     closed: false,
+                    removed: Default::default(),
                 }))
             })
             .clone();

@@ -24,6 +24,8 @@ pub enum StartError {
     Media(SocketAddr, std::io::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("cannot open the history database {0}: {1}")]
+    History(std::path::PathBuf, crate::history::HistoryError),
 }
 
 /// A running server.
@@ -42,6 +44,8 @@ pub struct RunningServer {
 /// Bind the sockets and start serving. `config.secret` must be set.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
+    let history = crate::history::History::open(&config.history_path)
+        .map_err(|e| StartError::History(config.history_path.clone(), e))?;
     let listener = TcpListener::bind(config.http)
         .await
         .map_err(|e| StartError::Http(config.http, e))?;
@@ -70,10 +74,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config,
         worker.handle.clone(),
         Arc::new(Metrics::new()),
+        Arc::new(history),
         shutdown_rx.clone(),
     ));
     let events = tokio::spawn(log_media_events(events_rx));
-    let quality = tokio::spawn(crate::quality::broadcast_loop(state.clone()));
+    let quality = tokio::spawn(crate::health::run(state.clone()));
     let router = app(state.clone());
     let mut stop = shutdown_rx;
     let http = tokio::spawn(async move {

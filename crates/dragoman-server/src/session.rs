@@ -16,10 +16,16 @@ use dragoman_signal::token::{JoinClaims, unix_now};
 use dragoman_signal::{ErrorCode, Permissions, SignalError};
 use tokio::sync::mpsc;
 
+use crate::health::EventKind;
 use crate::media_worker::WorkerGone;
 use crate::rate_limit::RateLimiter;
 use crate::registry::{Member, Outbound, Room, close_code};
 use crate::state::AppState;
+
+mod interpretation;
+
+pub use interpretation::set_call_mode;
+use interpretation::{current_routing, reroute, send_all};
 
 /// Who this connection is, once joined.
 #[derive(Debug, Clone)]
@@ -169,6 +175,8 @@ impl Session {
                 }
                 Ok(None)
             }
+            // set_language, switch_direction, set_input, the handover steps, go_on_air/off_air.
+            interpretation => self.interpret(interpretation).await,
         }
     }
 
@@ -186,11 +194,25 @@ impl Session {
             ));
         }
         let claims = self.state.tokens.verify(token, unix_now())?;
+        let call = claims.call.clone();
+        let closed = record(&self.state, move |h| h.is_closed(&call)).await;
+        if closed == Some(true) {
+            return Err(SignalError::new(
+                ErrorCode::Forbidden,
+                "this call has been ended by an operator",
+            ));
+        }
         loop {
             let room = self.state.registry.room(&claims.call)?;
             let mut room = room.lock().await;
             if room.closed {
                 continue; // Removed while we waited for it; take the fresh one.
+            }
+            if room.removed.contains(&claims.identity) {
+                return Err(SignalError::new(
+                    ErrorCode::Forbidden,
+                    "an operator removed you from this call",
+                ));
             }
             return self.join_room(&mut room, id, &claims).await;
         }
@@ -263,6 +285,18 @@ impl Session {
             permissions: claims.role.permissions(),
         });
         self.state.metrics.participant_joined();
+        let (call, party) = (claims.call.clone(), party_of(claims));
+        record(&self.state, move |h| {
+            h.record_join(&call, &party, unix_now(), false)
+        })
+        .await;
+        self.state.health.event(
+            &claims.call,
+            &claims.identity,
+            EventKind::Joined,
+            None,
+            claims.role.as_str(),
+        );
         tracing::info!(call = %claims.call, participant = %claims.identity, role = %claims.role, "joined");
         let me = room
             .call
@@ -283,6 +317,8 @@ impl Session {
             own_publications: Vec::new(),
         });
         room.deliver(joined.notices);
+        let out = reroute(&self.state, room).await;
+        send_all(room, out);
         Ok(None)
     }
 
@@ -326,6 +362,18 @@ impl Session {
             permissions: participant.permissions,
         });
         tracing::info!(call = %claims.call, participant = %claims.identity, "resumed");
+        let (call, party) = (claims.call.clone(), party_of(claims));
+        record(&self.state, move |h| {
+            h.record_join(&call, &party, unix_now(), true)
+        })
+        .await;
+        self.state.health.event(
+            &claims.call,
+            &claims.identity,
+            EventKind::Reconnected,
+            None,
+            "signaling resumed",
+        );
         let own_publications = room
             .call
             .publications()
@@ -351,6 +399,10 @@ impl Session {
             && let Some(offer) = create_subscriber_offer(&self.state, room, &me).await?
         {
             self.send(offer);
+        }
+        // Routing messages sent while the socket was down were lost: send the current one.
+        if let Some(routing) = current_routing(room, &me.participant) {
+            self.send(routing);
         }
         Ok(None)
     }
@@ -518,8 +570,15 @@ impl Session {
             room.tracks.insert(publication.id.clone(), track_id);
             metrics.publication_added();
             tracing::info!(participant = %me.participant, publication = %publication.id, kind = ?track.kind, "published");
+            // New audio is negotiated to everyone at once and forwarded where the routing says.
+            let out = match track.kind {
+                TrackKind::Audio => reroute(&self.state, room).await,
+                TrackKind::Video => Vec::new(),
+            };
+            self.send(ServerMessage::Published { id, publication });
             room.deliver(notices);
-            Ok(Some(ServerMessage::Published { id, publication }))
+            send_all(room, out);
+            Ok(None)
         })
         .await
     }
@@ -536,8 +595,11 @@ impl Session {
                     .map_err(gone)?;
                 metrics.publication_removed();
             }
+            let out = reroute(&self.state, room).await;
+            self.send(ServerMessage::Ok { id });
             room.deliver(notices);
-            Ok(Some(ServerMessage::Ok { id }))
+            send_all(room, out);
+            Ok(None)
         })
         .await
     }
@@ -746,8 +808,38 @@ async fn expire_detached(
     }
 }
 
+/// Write to the call history off the async threads. A failure is logged, never fatal to the call.
+async fn record<R: Send + 'static>(
+    state: &AppState,
+    write: impl FnOnce(&crate::history::History) -> Result<R, crate::history::HistoryError>
+    + Send
+    + 'static,
+) -> Option<R> {
+    let history = state.history.clone();
+    match tokio::task::spawn_blocking(move || write(&history)).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "call history not updated");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "call history task failed");
+            None
+        }
+    }
+}
+
+fn party_of(claims: &JoinClaims) -> crate::history::Party {
+    crate::history::Party {
+        identity: claims.identity.clone(),
+        name: claims.name.clone(),
+        role: claims.role.as_str().to_owned(),
+        languages: claims.languages.clone(),
+    }
+}
+
 /// Take a participant out of a call: control state, media, notices; close the room when empty.
-async fn remove_member(
+pub async fn remove_member(
     state: &AppState,
     room: &mut Room,
     call: &str,
@@ -760,10 +852,26 @@ async fn remove_member(
     }
     state.metrics.participant_left();
     tracing::info!(%call, %participant, ?reason, "left");
+    state.health.event(
+        call,
+        participant,
+        EventKind::Left,
+        None,
+        format!("{reason:?}").to_lowercase(),
+    );
     room.deliver(left.notices);
+    if !room.call.is_empty() {
+        let out = reroute(state, room).await;
+        send_all(room, out);
+    }
+    let now = unix_now();
+    let (id, who) = (call.to_owned(), participant.to_owned());
+    record(state, move |h| h.record_leave(&id, &who, now)).await;
     if room.call.is_empty() {
         room.closed = true;
         state.registry.remove(call);
+        let id = call.to_owned();
+        record(state, move |h| h.record_call_end(&id, now)).await;
     }
 }
 
@@ -794,7 +902,21 @@ async fn create_subscriber_offer(
     room: &mut Room,
     me: &Identity,
 ) -> Result<Option<ServerMessage>, SignalError> {
-    let peer = member(room, me)?.subscriber;
+    create_offer_for(state, room, &me.participant).await
+}
+
+/// [`create_subscriber_offer`] for any member of the room.
+async fn create_offer_for(
+    state: &AppState,
+    room: &mut Room,
+    participant: &str,
+) -> Result<Option<ServerMessage>, SignalError> {
+    let not_in_call = || SignalError::new(ErrorCode::NotJoined, "not in the call");
+    let peer = room
+        .members
+        .get(participant)
+        .ok_or_else(not_in_call)?
+        .subscriber;
     let offer = state
         .media
         .run(move |w, _| w.engine.create_offer(peer))
@@ -820,14 +942,23 @@ async fn create_subscriber_offer(
             }))
         }
         Ok(None) => {
-            member_mut(room, me)?.negotiation.offer_abandoned();
+            abandon(room, participant)?;
             Ok(None)
         }
         Err(e) => {
-            member_mut(room, me)?.negotiation.offer_abandoned();
+            abandon(room, participant)?;
             Err(SignalError::new(ErrorCode::Internal, e.to_string()))
         }
     }
+}
+
+fn abandon(room: &mut Room, participant: &str) -> Result<(), SignalError> {
+    room.members
+        .get_mut(participant)
+        .ok_or_else(|| SignalError::new(ErrorCode::NotJoined, "not in the call"))?
+        .negotiation
+        .offer_abandoned();
+    Ok(())
 }
 
 fn member<'a>(room: &'a Room, me: &Identity) -> Result<&'a Member, SignalError> {

@@ -7,6 +7,8 @@ use dragoman_signal::token::TokenKey;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::health::HealthHub;
+use crate::history::History;
 use crate::media_worker::MediaHandle;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -18,6 +20,8 @@ pub struct AppState {
     pub registry: Registry,
     pub media: MediaHandle,
     pub metrics: Arc<Metrics>,
+    pub history: Arc<History>,
+    pub health: HealthHub,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
     next_connection: AtomicU64,
@@ -28,18 +32,22 @@ impl AppState {
         config: Config,
         media: MediaHandle,
         metrics: Arc<Metrics>,
+        history: Arc<History>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let limits = dragoman_signal::call::CallLimits {
             max_participants: config.limits.max_participants_per_call,
             max_publications_per_participant: config.limits.max_publications_per_participant,
         };
+        let config_threshold = config.health_degraded_score;
         AppState {
             tokens: TokenKey::new(config.secret.as_bytes()),
             registry: Registry::new(limits, config.limits.max_calls),
             config,
             media,
             metrics,
+            history,
+            health: HealthHub::new(config_threshold),
             shutdown,
             next_connection: AtomicU64::new(1),
         }

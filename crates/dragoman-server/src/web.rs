@@ -63,6 +63,14 @@ pub async fn join_page() -> Response {
     serve("join.html")
 }
 
+/// `GET /operator`: the operator dashboard (it asks for the API key itself).
+pub async fn operator_page() -> Response {
+    if build_error().is_some() {
+        return join_page().await;
+    }
+    serve("operator.html")
+}
+
 /// `GET /{file}`: any other built file (scripts, styles, source maps).
 pub async fn static_file(Path(path): Path<String>) -> Response {
     serve(&path)

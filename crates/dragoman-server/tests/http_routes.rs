@@ -24,10 +24,12 @@ fn state() -> (Arc<AppState>, MediaWorker) {
         secret: "s".into(),
         ..Config::default()
     };
+    let history = Arc::new(dragoman_server::history::History::in_memory().unwrap());
     let state = AppState::new(
         config,
         worker.handle.clone(),
         Arc::new(Metrics::new()),
+        history,
         shutdown,
     );
     (Arc::new(state), worker)

@@ -1,8 +1,10 @@
-//! One call's control state: who is in it, what they publish, who subscribes to what.
+//! One call's control state: who is in it, what they publish, who subscribes to what, and the
+//! interpretation state that decides who hears which audio ([`crate::routing`]).
 //!
 //! Every operation checks permissions and limits and returns either a typed [`SignalError`] or the
 //! [`Notice`]s the server must deliver. The media plane is told separately by the server; this module
-//! only decides.
+//! only decides. After any change the server calls [`Call::update_routing`] and applies the audio
+//! routes it returns.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +13,10 @@ use crate::protocol::{
     LeaveReason, ParticipantInfo, PublicationInfo, ServerMessage, TrackInfo, TrackKind, TrackSource,
 };
 use crate::role::Permissions;
+use crate::routing::{
+    AudioPublication, Channel, Handover, HandoverRequest, InterpretationMode, InterpretationState,
+    ParticipantState, Routing, RoutingConfig, SubscriberRouting, compute_routing,
+};
 use crate::token::{JoinClaims, is_language_code};
 
 /// The audio channel of a speaker's own voice.
@@ -93,6 +99,12 @@ pub struct Call {
     participants: BTreeMap<String, Participant>,
     publications: BTreeMap<String, Publication>,
     next_publication: u64,
+    /// Who hears which audio: participants, booths, audio publications, live channels.
+    interpretation: InterpretationState,
+    /// The mode was set with [`Call::set_mode`] (a booking); join tokens no longer choose it.
+    mode_fixed: bool,
+    /// The routing as of the last [`Call::update_routing`].
+    routing: Routing,
 }
 
 impl Call {
@@ -103,6 +115,9 @@ impl Call {
             participants: BTreeMap::new(),
             publications: BTreeMap::new(),
             next_publication: 1,
+            interpretation: InterpretationState::default(),
+            mode_fixed: false,
+            routing: Routing::default(),
         }
     }
 
@@ -156,6 +171,8 @@ impl Call {
                 format!("the token is for call {:?}, not {:?}", claims.call, self.id),
             ));
         }
+        let interpretation =
+            ParticipantState::from_token(&claims.identity, claims.role, &claims.languages)?;
         let replaced = self
             .participants
             .contains_key(&claims.identity)
@@ -176,6 +193,14 @@ impl Call {
             languages: claims.languages.clone(),
         };
         let permissions = claims.role.permissions();
+        if self.participants.is_empty()
+            && !self.mode_fixed
+            && let Some(mode) = claims.mode
+        {
+            // The first participant's join creates the call: their token says how it is interpreted.
+            self.interpretation.set_mode(mode);
+        }
+        self.interpretation.join(interpretation);
         let mut notices = Vec::new();
         if !permissions.hidden {
             notices.push(Notice {
@@ -215,6 +240,7 @@ impl Call {
         for publication in &removed {
             notices.extend(self.remove_publication(publication));
         }
+        self.interpretation.leave(participant);
         if !gone.permissions.hidden {
             notices.push(Notice {
                 to: Audience::AllExcept(participant.to_owned()),
@@ -270,7 +296,15 @@ impl Call {
                 ),
             ));
         }
-        let channel = validate_track(track)?;
+        let interpreter = self
+            .interpretation
+            .participant(participant)
+            .is_some_and(|p| p.booth.is_some());
+        let channel = validate_track(track, interpreter)?;
+        let audio_channel = match (track.kind, channel.as_deref()) {
+            (TrackKind::Audio, Some(channel)) => Some(Channel::parse(channel)?),
+            _ => None,
+        };
         let id = format!("PB_{}", self.next_publication);
         self.next_publication += 1;
         let info = PublicationInfo {
@@ -281,6 +315,13 @@ impl Call {
             channel,
             layers: track.layers.clone(),
         };
+        if let Some(channel) = audio_channel {
+            self.interpretation.publish(AudioPublication {
+                id: id.clone(),
+                owner: participant.to_owned(),
+                channel,
+            })?;
+        }
         self.publications.insert(
             id,
             Publication {
@@ -314,6 +355,10 @@ impl Call {
 
     /// Subscribe to publications of others. All or nothing: one bad id fails the whole request.
     /// Returns the publications that were not subscribed before.
+    ///
+    /// Audio is routed by the server ([`Call::update_routing`]), not subscribed: audio ids are
+    /// checked like any other and then ignored (never recorded or returned), so clients that
+    /// subscribe to everything keep working.
     pub fn subscribe(
         &mut self,
         participant: &str,
@@ -338,16 +383,21 @@ impl Call {
                 Some(_) => {}
             }
         }
-        let subscriptions = &mut self.member_mut(participant)?.subscriptions;
-        Ok(publications
+        let wanted: Vec<String> = publications
             .iter()
-            .filter(|id| subscriptions.insert((*id).clone()))
+            .filter(|id| !self.is_audio(id))
             .cloned()
+            .collect();
+        let subscriptions = &mut self.member_mut(participant)?.subscriptions;
+        Ok(wanted
+            .into_iter()
+            .filter(|id| subscriptions.insert(id.clone()))
             .collect())
     }
 
-    /// Unsubscribe from publications. Unknown ids fail the request; ids not subscribed are ignored.
-    /// Returns the publications that were subscribed before.
+    /// Unsubscribe from publications. Unknown ids fail the request; ids not subscribed are ignored,
+    /// and so are audio ids (audio is routed by the server). Returns the publications that were
+    /// subscribed before.
     pub fn unsubscribe(
         &mut self,
         participant: &str,
@@ -368,10 +418,17 @@ impl Call {
             .collect())
     }
 
+    fn is_audio(&self, publication: &str) -> bool {
+        self.publications
+            .get(publication)
+            .is_some_and(|p| p.info.kind == TrackKind::Audio)
+    }
+
     fn remove_publication(&mut self, publication: &str) -> Vec<Notice> {
         let Some(gone) = self.publications.remove(publication) else {
             return Vec::new();
         };
+        self.interpretation.unpublish(publication);
         for p in self.participants.values_mut() {
             p.subscriptions.remove(publication);
         }
@@ -381,6 +438,102 @@ impl Call {
                 publication: publication.to_owned(),
             },
         }]
+    }
+
+    /// How the call is interpreted.
+    pub fn mode(&self) -> InterpretationMode {
+        self.interpretation.mode
+    }
+
+    /// Set the call's mode (from its booking). From then on join tokens no longer choose it.
+    pub fn set_mode(&mut self, mode: InterpretationMode) {
+        self.mode_fixed = true;
+        self.interpretation.set_mode(mode);
+    }
+
+    /// The interpretation state the routing is computed from.
+    pub fn interpretation(&self) -> &InterpretationState {
+        &self.interpretation
+    }
+
+    /// Recompute who hears what; return the routing of each participant whose routing changed since
+    /// the last call (new participants included), to be sent as `routing` messages. The whole routing
+    /// is then [`Call::routing`].
+    pub fn update_routing(&mut self, config: &RoutingConfig) -> Vec<SubscriberRouting> {
+        let routing = compute_routing(&self.interpretation, config);
+        let changed = routing
+            .changed_since(&self.routing)
+            .into_iter()
+            .cloned()
+            .collect();
+        self.routing = routing;
+        changed
+    }
+
+    /// The routing as of the last [`Call::update_routing`].
+    pub fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
+    /// A listener picks the language they hear (`None`: the original sound only).
+    pub fn set_listening_language(
+        &mut self,
+        participant: &str,
+        language: Option<&str>,
+    ) -> Result<(), SignalError> {
+        Ok(self
+            .interpretation
+            .set_listening_language(participant, language)?)
+    }
+
+    /// An interpreter switches the language they speak into.
+    pub fn switch_direction(&mut self, participant: &str, output: &str) -> Result<(), SignalError> {
+        Ok(self.interpretation.switch_direction(participant, output)?)
+    }
+
+    /// An interpreter chooses their input: the floor, or a language channel (relay).
+    pub fn set_input(&mut self, participant: &str, input: Channel) -> Result<(), SignalError> {
+        Ok(self.interpretation.set_input(participant, input)?)
+    }
+
+    pub fn request_handover(
+        &mut self,
+        from: &str,
+        to: &str,
+    ) -> Result<HandoverRequest, SignalError> {
+        Ok(self.interpretation.request_handover(from, to)?)
+    }
+
+    pub fn accept_handover(&mut self, by: &str, from: &str) -> Result<Handover, SignalError> {
+        Ok(self.interpretation.accept_handover(by, from)?)
+    }
+
+    pub fn decline_handover(
+        &mut self,
+        by: &str,
+        from: &str,
+    ) -> Result<HandoverRequest, SignalError> {
+        Ok(self.interpretation.decline_handover(by, from)?)
+    }
+
+    pub fn withdraw_handover(
+        &mut self,
+        from: &str,
+        to: &str,
+    ) -> Result<HandoverRequest, SignalError> {
+        Ok(self.interpretation.withdraw_handover(from, to)?)
+    }
+
+    pub fn go_on_air(
+        &mut self,
+        participant: &str,
+        output: Option<&str>,
+    ) -> Result<(), SignalError> {
+        Ok(self.interpretation.go_on_air(participant, output)?)
+    }
+
+    pub fn go_off_air(&mut self, participant: &str) -> Result<(), SignalError> {
+        Ok(self.interpretation.go_off_air(participant)?)
     }
 
     fn member(&self, participant: &str) -> Result<&Participant, SignalError> {
@@ -403,8 +556,9 @@ fn unknown_publication(id: &str) -> SignalError {
     )
 }
 
-/// Check a track's kind, source, channel and layers; return its channel.
-fn validate_track(track: &TrackInfo) -> Result<Option<String>, SignalError> {
+/// Check a track's kind, source, channel and layers; return its channel. Only an interpreter may
+/// publish audio into a language channel.
+fn validate_track(track: &TrackInfo, interpreter: bool) -> Result<Option<String>, SignalError> {
     let invalid = |m: String| SignalError::new(ErrorCode::InvalidMessage, m);
     if track.mid.is_empty() || track.mid.len() > 32 {
         return Err(invalid("mid must be 1 to 32 bytes".into()));
@@ -435,10 +589,20 @@ fn validate_track(track: &TrackInfo) -> Result<Option<String>, SignalError> {
         (TrackKind::Video, None) => Ok(None),
         (TrackKind::Video, Some(_)) => Err(invalid("only audio tracks have a channel".into())),
         (TrackKind::Audio, None) => Ok(Some(FLOOR_CHANNEL.to_owned())),
-        (TrackKind::Audio, Some(channel))
-            if channel == FLOOR_CHANNEL || is_language_code(channel) =>
-        {
+        (TrackKind::Audio, Some(channel)) if channel == FLOOR_CHANNEL => {
             Ok(Some(channel.to_owned()))
+        }
+        (TrackKind::Audio, Some(channel)) if is_language_code(channel) => {
+            if interpreter {
+                Ok(Some(channel.to_owned()))
+            } else {
+                Err(SignalError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "only interpreters publish into a language channel; publish {channel:?} as \"floor\""
+                    ),
+                ))
+            }
         }
         (TrackKind::Audio, Some(channel)) => Err(invalid(format!(
             "{channel:?} is neither \"floor\" nor a language code"
@@ -460,6 +624,21 @@ mod tests {
             languages: vec!["en".into()],
             exp: u64::MAX,
             nbf: None,
+            mode: None,
+        }
+    }
+
+    fn interpreter(identity: &str, pair: [&str; 2]) -> JoinClaims {
+        JoinClaims {
+            languages: pair.iter().map(|l| (*l).to_owned()).collect(),
+            ..claims(identity, Role::Interpreter)
+        }
+    }
+
+    fn audio(mid: &str, channel: &str) -> TrackInfo {
+        TrackInfo {
+            channel: Some(channel.into()),
+            ..track(mid, TrackKind::Audio)
         }
     }
 
@@ -624,6 +803,137 @@ mod tests {
         );
         let unknown = call.unsubscribe("buyer", &["PB_404".into()]).unwrap_err();
         assert_eq!(unknown.code, ErrorCode::UnknownPublication);
+    }
+
+    #[test]
+    fn only_interpreters_publish_into_language_channels() {
+        let mut call = call_with(&[("buyer", Role::Buyer)]);
+        call.join(&interpreter("interp", ["ko", "en"])).unwrap();
+        let err = call.publish("buyer", &audio("0", "en")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden, "{err}");
+        assert!(call.interpretation().publications.is_empty());
+        let (floor, _) = call.publish("buyer", &audio("0", "floor")).unwrap();
+        let (booth, _) = call.publish("interp", &audio("0", "en")).unwrap();
+        let channels: Vec<_> = call
+            .interpretation()
+            .publications
+            .iter()
+            .map(|p| (p.id.as_str(), p.channel.as_str()))
+            .collect();
+        assert_eq!(
+            channels,
+            vec![(floor.id.as_str(), "floor"), (booth.id.as_str(), "en")]
+        );
+        // Video never enters the routing.
+        call.publish("buyer", &track("1", TrackKind::Video))
+            .unwrap();
+        assert_eq!(call.interpretation().publications.len(), 2);
+        call.unpublish("buyer", &floor.id).unwrap();
+        assert_eq!(call.interpretation().publications.len(), 1);
+        call.leave("interp", LeaveReason::Left);
+        assert!(call.interpretation().publications.is_empty());
+        assert!(call.interpretation().participant("interp").is_none());
+    }
+
+    #[test]
+    fn an_interpreter_without_a_pair_cannot_join() {
+        let mut call = Call::new("c1", CallLimits::default());
+        let err = call.join(&claims("interp", Role::Interpreter)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidToken);
+        assert!(call.is_empty());
+        assert!(call.interpretation().participants.is_empty());
+    }
+
+    #[test]
+    fn the_first_token_sets_the_mode_unless_it_was_booked() {
+        let simultaneous = |identity: &str, role| JoinClaims {
+            mode: Some(InterpretationMode::Simultaneous),
+            ..claims(identity, role)
+        };
+        let mut call = Call::new("c1", CallLimits::default());
+        call.join(&simultaneous("company", Role::Company)).unwrap();
+        assert_eq!(call.mode(), InterpretationMode::Simultaneous);
+        // A later token does not change a running call.
+        call.join(&JoinClaims {
+            mode: Some(InterpretationMode::Consecutive),
+            ..claims("buyer", Role::Buyer)
+        })
+        .unwrap();
+        assert_eq!(call.mode(), InterpretationMode::Simultaneous);
+
+        let mut booked = Call::new("c1", CallLimits::default());
+        booked.set_mode(InterpretationMode::Consecutive);
+        booked
+            .join(&simultaneous("company", Role::Company))
+            .unwrap();
+        assert_eq!(booked.mode(), InterpretationMode::Consecutive);
+
+        let plain = call_with(&[("company", Role::Company)]);
+        assert_eq!(plain.mode(), InterpretationMode::Consecutive);
+    }
+
+    #[test]
+    fn routing_updates_report_only_what_changed() {
+        let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
+        let config = RoutingConfig::default();
+        let first = call.update_routing(&config);
+        assert_eq!(first.len(), 2, "everyone's first routing");
+        assert!(call.update_routing(&config).is_empty());
+        let (company_audio, _) = call.publish("company", &audio("0", "floor")).unwrap();
+        let changed = call.update_routing(&config);
+        let who: Vec<_> = changed.iter().map(|r| r.participant.as_str()).collect();
+        assert_eq!(who, vec!["buyer"], "the company's own routing is unchanged");
+        assert_eq!(
+            changed[0].route(&company_audio.id).map(|r| r.gain),
+            Some(1.0)
+        );
+        assert!(
+            call.routing()
+                .for_participant("company")
+                .unwrap()
+                .routes
+                .is_empty()
+        );
+        // Interpretation requests go through the policy, with its error codes.
+        let err = call.switch_direction("buyer", "en").unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden);
+        let err = call.request_handover("nobody", "buyer").unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotJoined);
+        call.set_listening_language("buyer", Some("th")).unwrap();
+        assert_eq!(
+            call.interpretation()
+                .participant("buyer")
+                .unwrap()
+                .listening
+                .as_deref(),
+            Some("th")
+        );
+    }
+
+    #[test]
+    fn audio_is_routed_not_subscribed() {
+        let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
+        let (audio, _) = call
+            .publish("company", &track("0", TrackKind::Audio))
+            .unwrap();
+        let (video, _) = call
+            .publish("company", &track("1", TrackKind::Video))
+            .unwrap();
+        let both = vec![audio.id.clone(), video.id.clone()];
+        assert_eq!(
+            call.subscribe("buyer", &both).unwrap(),
+            vec![video.id.clone()]
+        );
+        assert_eq!(
+            call.participant("buyer").unwrap().subscriptions,
+            BTreeSet::from([video.id.clone()])
+        );
+        // Audio ids are still checked: one's own is refused, as for video.
+        let own = call
+            .subscribe("company", std::slice::from_ref(&audio.id))
+            .unwrap_err();
+        assert_eq!(own.code, ErrorCode::InvalidMessage);
+        assert_eq!(call.unsubscribe("buyer", &both).unwrap(), vec![video.id]);
     }
 
     #[test]

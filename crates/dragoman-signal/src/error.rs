@@ -39,6 +39,11 @@ pub enum ErrorCode {
     NegotiationState,
     /// A `publish` names a `mid` that is not negotiated on the publisher transport, or of another kind.
     UnknownTrack,
+    /// An interpretation message names a participant who is not in the call.
+    UnknownParticipant,
+    /// The interpreter booth is not in a state where this step makes sense (no such handover
+    /// request, nobody or both partners on air, already on air, the partner is on air).
+    HandoverState,
     /// Something failed inside the server; the message says what.
     Internal,
 }
@@ -63,6 +68,8 @@ impl ErrorCode {
             ErrorCode::BadSdp => "bad_sdp",
             ErrorCode::NegotiationState => "negotiation_state",
             ErrorCode::UnknownTrack => "unknown_track",
+            ErrorCode::UnknownParticipant => "unknown_participant",
+            ErrorCode::HandoverState => "handover_state",
             ErrorCode::Internal => "internal",
         }
     }
@@ -85,6 +92,8 @@ impl ErrorCode {
         ErrorCode::BadSdp,
         ErrorCode::NegotiationState,
         ErrorCode::UnknownTrack,
+        ErrorCode::UnknownParticipant,
+        ErrorCode::HandoverState,
         ErrorCode::Internal,
     ];
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::role::Role;
+use crate::routing::{Channel, SubscriberRouting};
 
 /// Default upper bound for one signaling frame; SDP with simulcast stays well below it.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -149,6 +150,62 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<RequestId>,
     },
+    /// A listener picks the language they hear (`null`: the original sound only). The field is
+    /// required, so a misspelt one is an error rather than "original sound".
+    SetLanguage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(deserialize_with = "Option::deserialize")]
+        language: Option<String>,
+    },
+    /// An interpreter switches the language they speak into (one of their pair).
+    SwitchDirection {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        output: String,
+    },
+    /// An interpreter chooses what they listen to: `floor`, or (relay) a language channel.
+    SetInput {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        input: Channel,
+    },
+    /// An interpreter asks their booth partner to swap who is on air.
+    RequestHandover {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        to: String,
+    },
+    /// An interpreter accepts the handover their partner asked for.
+    AcceptHandover {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        from: String,
+    },
+    /// An interpreter declines the handover their partner asked for.
+    DeclineHandover {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        from: String,
+    },
+    /// An interpreter withdraws their own handover request.
+    WithdrawHandover {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        to: String,
+    },
+    /// An interpreter goes on air (no booth partner is), into `output` or their current output.
+    GoOnAir {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+    },
+    /// An interpreter steps off air.
+    GoOffAir {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+    },
 }
 
 /// The `type` of every client message, for telling an unknown type from a malformed known one.
@@ -163,6 +220,15 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "unsubscribe",
     "ping",
     "leave",
+    "set_language",
+    "switch_direction",
+    "set_input",
+    "request_handover",
+    "accept_handover",
+    "decline_handover",
+    "withdraw_handover",
+    "go_on_air",
+    "go_off_air",
 ];
 
 impl ClientMessage {
@@ -178,7 +244,16 @@ impl ClientMessage {
             | ClientMessage::Subscribe { id, .. }
             | ClientMessage::Unsubscribe { id, .. }
             | ClientMessage::Ping { id }
-            | ClientMessage::Leave { id } => id.as_ref(),
+            | ClientMessage::Leave { id }
+            | ClientMessage::SetLanguage { id, .. }
+            | ClientMessage::SwitchDirection { id, .. }
+            | ClientMessage::SetInput { id, .. }
+            | ClientMessage::RequestHandover { id, .. }
+            | ClientMessage::AcceptHandover { id, .. }
+            | ClientMessage::DeclineHandover { id, .. }
+            | ClientMessage::WithdrawHandover { id, .. }
+            | ClientMessage::GoOnAir { id, .. }
+            | ClientMessage::GoOffAir { id } => id.as_ref(),
         }
     }
 
@@ -195,6 +270,15 @@ impl ClientMessage {
             ClientMessage::Unsubscribe { .. } => "unsubscribe",
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::Leave { .. } => "leave",
+            ClientMessage::SetLanguage { .. } => "set_language",
+            ClientMessage::SwitchDirection { .. } => "switch_direction",
+            ClientMessage::SetInput { .. } => "set_input",
+            ClientMessage::RequestHandover { .. } => "request_handover",
+            ClientMessage::AcceptHandover { .. } => "accept_handover",
+            ClientMessage::DeclineHandover { .. } => "decline_handover",
+            ClientMessage::WithdrawHandover { .. } => "withdraw_handover",
+            ClientMessage::GoOnAir { .. } => "go_on_air",
+            ClientMessage::GoOffAir { .. } => "go_off_air",
         }
     }
 }
@@ -257,6 +341,8 @@ pub enum LeaveReason {
     Replaced,
     /// The server is shutting down.
     ServerShutdown,
+    /// An operator removed the participant, or ended the call.
+    Removed,
 }
 
 /// How well a participant's media is getting through, as a badge for the others.
@@ -351,6 +437,9 @@ pub enum ServerMessage {
     Quality {
         participants: Vec<ParticipantQuality>,
     },
+    /// Which audio this participant receives and at which gain: sent after `joined` and whenever it
+    /// changes. Audio publications not listed are not forwarded to this participant.
+    Routing(SubscriberRouting),
     /// A request failed, or a message could not be understood. The connection stays usable unless the
     /// code says otherwise (token errors close it).
     Error {
@@ -452,11 +541,80 @@ mod tests {
             r#"{"type":"unsubscribe","publications":["PB_1"]}"#,
             r#"{"type":"ping"}"#,
             r#"{"type":"leave"}"#,
+            r#"{"type":"set_language","id":8,"language":"th"}"#,
+            r#"{"type":"switch_direction","id":9,"output":"ko"}"#,
+            r#"{"type":"set_input","id":10,"input":"en"}"#,
+            r#"{"type":"request_handover","id":11,"to":"interp-2"}"#,
+            r#"{"type":"accept_handover","id":12,"from":"interp-1"}"#,
+            r#"{"type":"decline_handover","from":"interp-1"}"#,
+            r#"{"type":"withdraw_handover","to":"interp-2"}"#,
+            r#"{"type":"go_on_air","output":"en"}"#,
+            r#"{"type":"go_off_air","id":13}"#,
         ];
+        assert_eq!(cases.len(), CLIENT_MESSAGE_TYPES.len());
         for (case, expected) in cases.iter().zip(CLIENT_MESSAGE_TYPES) {
             let message = parse(case).unwrap_or_else(|e| panic!("{case}: {e}"));
             assert_eq!(message.type_name(), *expected);
         }
+    }
+
+    #[test]
+    fn interpretation_messages_carry_their_fields() {
+        assert_eq!(
+            parse(r#"{"type":"set_language","language":null}"#).unwrap(),
+            ClientMessage::SetLanguage {
+                id: None,
+                language: None
+            }
+        );
+        assert_eq!(
+            parse(r#"{"type":"set_input","id":"x","input":"floor"}"#).unwrap(),
+            ClientMessage::SetInput {
+                id: Some(RequestId::Text("x".into())),
+                input: Channel::Floor
+            }
+        );
+        assert_eq!(
+            parse(r#"{"type":"go_on_air"}"#).unwrap(),
+            ClientMessage::GoOnAir {
+                id: None,
+                output: None
+            }
+        );
+        // Each message's id is echoed, whatever its type.
+        let message = parse(r#"{"type":"withdraw_handover","id":77,"to":"b"}"#).unwrap();
+        assert_eq!(message.id(), Some(&RequestId::Number(77)));
+        let bad = [
+            // `language` must be present (null for the original sound), not misspelt.
+            r#"{"type":"set_language","id":1,"lang":"th"}"#,
+            r#"{"type":"set_language","id":1,"language":7}"#,
+            r#"{"type":"switch_direction","id":1}"#,
+            r#"{"type":"set_input","id":1,"input":"not a language"}"#,
+            r#"{"type":"request_handover","id":1}"#,
+            r#"{"type":"accept_handover","id":1,"to":"a"}"#,
+        ];
+        for text in bad {
+            let err = parse(text).expect_err(text);
+            assert_eq!(err.code, ErrorCode::InvalidMessage, "{text}: {err}");
+            assert_eq!(err.id, Some(RequestId::Number(1)), "{text}");
+        }
+    }
+
+    #[test]
+    fn routing_messages_are_flat() {
+        let routing: SubscriberRouting = serde_json::from_value(serde_json::json!({
+            "participant": "buyer", "mode": "simultaneous", "ramp_ms": 300,
+            "routes": [{"publication": "PB_1", "participant": "company", "channel": "floor",
+                        "gain": 0.2, "priority": "floor"}],
+            "summary": {"listening": "th", "live_channel": "th", "floor_gain": 0.2},
+        }))
+        .unwrap();
+        let message = ServerMessage::Routing(routing);
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["type"], "routing");
+        assert_eq!(json["routes"][0]["gain"], 0.2);
+        let back: ServerMessage = serde_json::from_value(json).unwrap();
+        assert_eq!(back, message);
     }
 
     #[test]

@@ -88,3 +88,43 @@ mod tests {
         assert_eq!(classify(&f), Quality::Poor);
     }
 }
+
+/// A mean opinion score (1.0–4.5) for a voice stream with this loss, jitter and round-trip time: the
+/// E-model of ITU-T G.107 in its common simplified form (delay impairment from one-way delay plus a
+/// jitter buffer, and a loss impairment of 2.5 R-points per percent for Opus-like codecs with
+/// concealment).
+pub fn mean_opinion_score(loss_percent: f64, jitter_ms: f64, rtt_ms: f64) -> f64 {
+    let effective_latency = rtt_ms.max(0.0) / 2.0 + 2.0 * jitter_ms.max(0.0) + 10.0;
+    let mut r = if effective_latency < 160.0 {
+        93.2 - effective_latency / 40.0
+    } else {
+        93.2 - (effective_latency - 120.0) / 10.0
+    };
+    r -= 2.5 * loss_percent.clamp(0.0, 100.0);
+    let r = r.clamp(0.0, 100.0);
+    let mos = 1.0 + 0.035 * r + 0.000_007 * r * (r - 60.0) * (100.0 - r);
+    mos.clamp(1.0, 4.5)
+}
+
+#[cfg(test)]
+mod mos_tests {
+    use super::mean_opinion_score;
+
+    #[test]
+    fn a_clean_link_scores_high_and_loss_brings_it_down() {
+        let clean = mean_opinion_score(0.0, 2.0, 20.0);
+        assert!(clean > 4.3, "{clean}");
+        let lossy = mean_opinion_score(20.0, 2.0, 20.0);
+        assert!(lossy < 3.0, "{lossy}");
+        let slow = mean_opinion_score(0.0, 30.0, 600.0);
+        assert!(slow < clean && slow > lossy, "{slow}");
+        assert!(mean_opinion_score(100.0, 0.0, 0.0) >= 1.0);
+        // Monotonic in loss.
+        let mut last = 5.0;
+        for loss in 0..30 {
+            let mos = mean_opinion_score(f64::from(loss), 5.0, 50.0);
+            assert!(mos <= last);
+            last = mos;
+        }
+    }
+}

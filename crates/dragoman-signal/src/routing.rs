@@ -188,7 +188,8 @@ impl TryFrom<String> for Channel {
 }
 
 /// An interpreter's two languages, in the order the token gave them. Serialized as `["ko", "en"]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "[String; 2]")]
 pub struct LanguagePair([String; 2]);
 
 impl LanguagePair {
@@ -228,6 +229,14 @@ impl LanguagePair {
     /// The same two languages in either order: booth partners.
     pub fn same_booth(&self, other: &LanguagePair) -> bool {
         self.contains(other.first()) && self.contains(other.second())
+    }
+}
+
+impl TryFrom<[String; 2]> for LanguagePair {
+    type Error = RoutingError;
+
+    fn try_from([first, second]: [String; 2]) -> Result<LanguagePair, RoutingError> {
+        LanguagePair::new(&first, &second)
     }
 }
 
@@ -343,7 +352,7 @@ pub struct AudioPublication {
 }
 
 /// A pending request between two booth partners to swap who is on air.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandoverRequest {
     /// Who asked.
     pub from: String,
@@ -428,7 +437,7 @@ pub enum RoutePriority {
 }
 
 /// One audio publication a participant receives, and the gain their client applies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioRoute {
     pub publication: String,
     /// The publication's owner.
@@ -441,7 +450,7 @@ pub struct AudioRoute {
 }
 
 /// An interpreter's own booth, as their console shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoothSummary {
     pub pair: LanguagePair,
     pub output: String,
@@ -450,15 +459,15 @@ pub struct BoothSummary {
     /// Listeners of `output` hear this interpreter now: on air, holding the channel, publishing.
     pub live: bool,
     /// Another interpreter holds `output` (an on-air interpreter then waits for it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_held_by: Option<String>,
     /// Pending handover requests this interpreter is part of.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub handovers: Vec<HandoverRequest>,
 }
 
 /// What a participant hears, in a few words.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteSummary {
     /// The listening language they picked (listeners only).
     pub listening: Option<String>,
@@ -466,12 +475,12 @@ pub struct RouteSummary {
     pub live_channel: Option<String>,
     /// The gain applied to the floor.
     pub floor_gain: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub booth: Option<BoothSummary>,
 }
 
 /// One participant's routing: the body of their `routing` message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubscriberRouting {
     pub participant: String,
     pub mode: InterpretationMode,
@@ -482,8 +491,15 @@ pub struct SubscriberRouting {
     pub summary: RouteSummary,
 }
 
+impl SubscriberRouting {
+    /// The route of `publication`, if this participant receives it.
+    pub fn route(&self, publication: &str) -> Option<&AudioRoute> {
+        self.routes.iter().find(|r| r.publication == publication)
+    }
+}
+
 /// The routing of a whole call, one entry per participant in the state's order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Routing {
     pub subscribers: Vec<SubscriberRouting>,
 }
@@ -543,42 +559,31 @@ pub enum RoutingError {
     PartnerOnAir { partner: String },
 }
 
-/// Wire codes that [`RoutingError`] uses and [`ErrorCode`] does not have yet.
-pub const NEW_ERROR_CODES: &[&str] = &["unknown_participant", "handover_state"];
-
 impl RoutingError {
-    /// The stable wire code: `not_joined`, `forbidden`, `invalid_message`, `invalid_token`, and two new
-    /// ones ([`NEW_ERROR_CODES`]): `unknown_participant` (a message names someone not in the call) and
-    /// `handover_state` (the booth is not in a state where this handover step makes sense).
+    /// The stable wire code: `not_joined`, `forbidden`, `invalid_message`, `invalid_token`,
+    /// `unknown_participant` (a message names someone not in the call) or `handover_state` (the booth
+    /// is not in a state where this handover step makes sense).
     pub fn code(&self) -> &'static str {
-        match self {
-            RoutingError::UnknownParticipant { .. } => "unknown_participant",
-            RoutingError::NoHandoverRequest { .. }
-            | RoutingError::HandoverNeedsOneOnAir { .. }
-            | RoutingError::AlreadyOnAir { .. }
-            | RoutingError::PartnerOnAir { .. } => "handover_state",
-            other => other.error_code().as_str(),
-        }
+        self.error_code().as_str()
     }
 
-    /// The nearest existing [`ErrorCode`]; the two new codes map to `invalid_message` until
-    /// `ErrorCode` has them.
+    /// The [`ErrorCode`] sent in the `error` reply.
     pub fn error_code(&self) -> ErrorCode {
         match self {
             RoutingError::NotJoined { .. } => ErrorCode::NotJoined,
+            RoutingError::UnknownParticipant { .. } => ErrorCode::UnknownParticipant,
             RoutingError::Forbidden { .. } | RoutingError::NotBoothPartners { .. } => {
                 ErrorCode::Forbidden
             }
             RoutingError::InvalidPair { .. } => ErrorCode::InvalidToken,
-            RoutingError::UnknownParticipant { .. }
-            | RoutingError::InvalidLanguage { .. }
-            | RoutingError::NotInPair { .. }
-            | RoutingError::InputIsOutput { .. }
-            | RoutingError::SelfHandover
-            | RoutingError::NoHandoverRequest { .. }
+            RoutingError::NoHandoverRequest { .. }
             | RoutingError::HandoverNeedsOneOnAir { .. }
             | RoutingError::AlreadyOnAir { .. }
-            | RoutingError::PartnerOnAir { .. } => ErrorCode::InvalidMessage,
+            | RoutingError::PartnerOnAir { .. } => ErrorCode::HandoverState,
+            RoutingError::InvalidLanguage { .. }
+            | RoutingError::NotInPair { .. }
+            | RoutingError::InputIsOutput { .. }
+            | RoutingError::SelfHandover => ErrorCode::InvalidMessage,
         }
     }
 }
@@ -2039,7 +2044,7 @@ mod tests {
                 "a handover to nobody",
                 |s| s.request_handover("bora", "ghost").map(drop),
                 "unknown_participant",
-                ErrorCode::InvalidMessage,
+                ErrorCode::UnknownParticipant,
             ),
             (
                 "a handover to oneself",
@@ -2051,25 +2056,25 @@ mod tests {
                 "accept with no request",
                 |s| s.accept_handover("interp", "bora").map(drop),
                 "handover_state",
-                ErrorCode::InvalidMessage,
+                ErrorCode::HandoverState,
             ),
             (
                 "decline with no request",
                 |s| s.decline_handover("interp", "bora").map(drop),
                 "handover_state",
-                ErrorCode::InvalidMessage,
+                ErrorCode::HandoverState,
             ),
             (
                 "a passive partner goes on air over the live one",
                 |s| s.go_on_air("bora", None),
                 "handover_state",
-                ErrorCode::InvalidMessage,
+                ErrorCode::HandoverState,
             ),
             (
                 "on air twice",
                 |s| s.go_on_air("interp", None),
                 "handover_state",
-                ErrorCode::InvalidMessage,
+                ErrorCode::HandoverState,
             ),
             (
                 "a buyer publishes into th",
@@ -2246,6 +2251,21 @@ mod tests {
             Channel::Floor
         );
         assert!(serde_json::from_str::<Channel>("\"not a language\"").is_err());
+        // Clients (and the bot) read routing messages back.
+        for subscriber in &routing.subscribers {
+            let text = serde_json::to_string(subscriber).unwrap();
+            let back: SubscriberRouting = serde_json::from_str(&text).unwrap();
+            assert_eq!(&back, subscriber);
+        }
+        assert!(serde_json::from_str::<LanguagePair>(r#"["en", "en"]"#).is_err());
+        assert_eq!(
+            routing
+                .for_participant("buyer")
+                .unwrap()
+                .route("PB_O")
+                .map(|r| r.gain),
+            Some(1.0)
+        );
         assert!(RoutePriority::Interpretation > RoutePriority::Floor);
     }
 }

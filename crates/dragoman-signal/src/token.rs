@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, SignalError};
 use crate::role::Role;
+use crate::routing::InterpretationMode;
 
 /// Longest accepted call id, identity or name, in bytes.
 pub const MAX_FIELD_BYTES: usize = 128;
@@ -34,6 +35,10 @@ pub struct JoinClaims {
     /// Not valid before, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// How the call is interpreted (`consecutive` when absent). Read from the token of the
+    /// participant whose join creates the call; later joiners' modes are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<InterpretationMode>,
 }
 
 impl JoinClaims {
@@ -64,6 +69,17 @@ impl JoinClaims {
             return Err(TokenError::BadClaim(format!(
                 "{bad:?} is not a language code (2-8 letters, optionally with a region, e.g. en or pt-BR)"
             )));
+        }
+        if self.role == Role::Interpreter {
+            let mut distinct: Vec<&String> = self.languages.iter().collect();
+            distinct.sort();
+            distinct.dedup();
+            if distinct.len() != 2 {
+                return Err(TokenError::BadClaim(format!(
+                    "an interpreter token needs exactly two different languages (the pair), not {:?}",
+                    self.languages
+                )));
+            }
         }
         Ok(())
     }
@@ -186,6 +202,7 @@ mod tests {
             languages: vec!["th".into()],
             exp,
             nbf: None,
+            mode: None,
         }
     }
 
@@ -237,6 +254,61 @@ mod tests {
         bad.languages.clear();
         bad.name = String::new();
         assert!(matches!(key.sign(&bad), Err(TokenError::BadClaim(_))));
+    }
+
+    #[test]
+    fn an_interpreter_token_carries_exactly_one_pair() {
+        let key = TokenKey::new(b"secret");
+        let mut interpreter = claims(2_000);
+        interpreter.role = Role::Interpreter;
+        for bad in [&[][..], &["ko"], &["ko", "ko"], &["ko", "en", "th"]] {
+            interpreter.languages = bad.iter().map(|l| (*l).to_owned()).collect();
+            assert!(
+                matches!(key.sign(&interpreter), Err(TokenError::BadClaim(_))),
+                "{bad:?}"
+            );
+        }
+        // A pair, even written twice, is fine; so is a bilingual buyer.
+        interpreter.languages = vec!["ko".into(), "en".into(), "ko".into()];
+        let token = key.sign(&interpreter).unwrap();
+        assert_eq!(key.verify(&token, 1_000).unwrap(), interpreter);
+        let mut buyer = claims(2_000);
+        buyer.languages = vec!["th".into(), "en".into(), "zh".into()];
+        assert!(key.sign(&buyer).is_ok());
+        // A token signed elsewhere with a bad pair is refused on verify too.
+        interpreter.languages = vec!["ko".into()];
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &interpreter,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        let err: SignalError = key.verify(&forged, 1_000).unwrap_err().into();
+        assert_eq!(err.code, ErrorCode::InvalidToken);
+    }
+
+    #[test]
+    fn the_mode_claim_is_optional() {
+        let key = TokenKey::new(b"secret");
+        let mut simultaneous = claims(2_000);
+        simultaneous.mode = Some(InterpretationMode::Simultaneous);
+        let token = key.sign(&simultaneous).unwrap();
+        assert_eq!(
+            key.verify(&token, 1_000).unwrap().mode,
+            Some(InterpretationMode::Simultaneous)
+        );
+        let body = serde_json::json!({"call":"c","sub":"i","name":"n","role":"buyer","exp":9_999,
+                                      "mode":"whispered"});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &body,
+            &EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap();
+        assert!(matches!(
+            key.verify(&token, 0),
+            Err(TokenError::BadClaim(_))
+        ));
     }
 
     #[test]
