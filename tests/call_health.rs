@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use dragoman_bot::{Bot, BotConfig, PublishSpec, SubscribeSpec};
 use dragoman_server::RunningServer;
 use dragoman_server::health::{CallHealth, Direction, EventKind, Status};
+use dragoman_server::history::CallState;
 use dragoman_signal::Role;
-use dragoman_tests::{signal_url, start_server, token};
+use dragoman_signal::token::unix_now;
+use dragoman_tests::http_get;
+use dragoman_tests::{signal_url, start_server_with, temp_path, token};
 
 const CALL: &str = "health-1";
 const LOSS: f64 = 0.25;
@@ -57,7 +60,11 @@ fn participant<'a>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn injected_uplink_loss_is_seen_named_and_recovered() {
-    let server = start_server().await.unwrap();
+    let history = temp_path("history.sqlite");
+    let path = history.clone();
+    let server = start_server_with(move |c| c.history_path = path)
+        .await
+        .unwrap();
     let url = signal_url(&server);
     let mut company = join(&url, "company", Role::Company).await;
     let mut interpreter = join(&url, "interpreter", Role::Interpreter).await;
@@ -131,6 +138,57 @@ async fn injected_uplink_loss_is_seen_named_and_recovered() {
 
     for bot in [&mut company, &mut interpreter, &mut buyer] {
         bot.leave().await.unwrap();
+    }
+    server.shutdown().await;
+
+    // The history outlives the server: a new one on the same file lists the finished call with its
+    // parties and a quality summary, and exports it as CSV.
+    let path = history.clone();
+    let server = start_server_with(move |c| c.history_path = path)
+        .await
+        .unwrap();
+    let record = server
+        .state
+        .history
+        .call(CALL, unix_now())
+        .unwrap()
+        .expect("the call in the history");
+    assert_eq!(record.state, CallState::Ended);
+    assert_eq!(record.parties.len(), 3);
+    let interpreter = record
+        .parties
+        .iter()
+        .find(|p| p.party.identity == "interpreter")
+        .unwrap();
+    let company = record
+        .parties
+        .iter()
+        .find(|p| p.party.identity == "company")
+        .unwrap();
+    assert!(interpreter.worst_score.unwrap() < 3.5, "{interpreter:?}");
+    assert!(
+        interpreter.worst_loss_percent.unwrap() > 10.0,
+        "{interpreter:?}"
+    );
+    assert!(company.worst_score.unwrap() > 3.5, "{company:?}");
+    let key = server.state.config.operator_api_key.clone();
+    let (status, csv) = http_get(
+        server.http_addr,
+        &format!("/v1/calls/{CALL}/export.csv"),
+        Some(&key),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{csv}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows[0].contains("average_score") && rows[0].contains("total_loss_percent"));
+    for identity in ["company", "interpreter", "buyer"] {
+        let row = rows
+            .iter()
+            .find(|r| r.contains(&format!(",{identity},")))
+            .unwrap();
+        assert!(row.contains(",ended,"), "{row}");
     }
     server.shutdown().await;
 }

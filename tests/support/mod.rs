@@ -192,13 +192,31 @@ pub async fn http_post(
     path: &str,
     bearer: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
+    http_request("POST", addr, path, bearer).await
+}
+
+/// A minimal HTTP/1.1 GET over loopback.
+pub async fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    http_request("GET", addr, path, bearer).await
+}
+
+async fn http_request(
+    method: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await??;
     let auth = bearer.map_or(String::new(), |key| {
         format!("Authorization: Bearer {key}\r\n")
     });
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();

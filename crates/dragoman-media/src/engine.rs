@@ -943,7 +943,8 @@ impl MediaEngine {
             return;
         };
         let layer = layer_index(track, rid);
-        if track.layers[layer].last_packet.replace(now).is_none() {
+        if track.layers[layer].last_packet.replace(now).is_none() && track.kind == MediaKind::Video
+        {
             self.events.push_back(MediaEvent::LayerStarted {
                 track: track_id,
                 layer,

@@ -463,6 +463,7 @@ async fn get_call(
     }
     let mut value = serde_json::to_value(&record).map_err(ApiError::internal)?;
     value["live"] = serde_json::json!({ "participants": live });
+    value["health"] = serde_json::to_value(state.health.call(&call)).map_err(ApiError::internal)?;
     Ok(Json(value))
 }
 
