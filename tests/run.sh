@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project, the way CI does, on a fresh machine of this kind.
-# Installs what the tests need when it is missing, then: format check, lints, all tests, and the
-# media plane's dependency rule (no tokio, axum or signaling in dragoman-media).
+# Installs what the tests need when it is missing, then: format check, lints, all tests, the media
+# plane's dependency rule (no tokio, axum or signaling in dragoman-media), and the web client's
+# type-check, lint, unit tests and end-to-end test in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,14 +12,23 @@ step "toolchain components"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
+step "web client dependencies (Debian chromium for the end-to-end test, npm packages)"
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update && apt-get install -y chromium
+fi
+# Before any cargo build: dragoman-server's build.rs bundles web/ with the esbuild from node_modules.
+if [ ! -d web/node_modules ]; then
+    (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build the dragoman-bot binary (the end-to-end tests run it as a separate process)"
-cargo build -p dragoman-bot --bin dragoman-bot --locked
+step "build the dragoman and dragoman-bot binaries (the end-to-end tests run them as separate processes)"
+cargo build --bin dragoman --bin dragoman-bot --locked
 
 step "cargo test (unit, sans-IO, end-to-end over loopback)"
 cargo test --workspace --locked
@@ -28,5 +38,23 @@ if cargo tree -p dragoman-media -e normal --locked | grep -E '\b(tokio|axum|drag
     echo "dragoman-media must stay free of I/O runtimes and signaling" >&2
     exit 1
 fi
+
+step "Prometheus: promtool on the scrape config and on /metrics after a real call"
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update && apt-get install -y "${missing[@]}"
+fi
+tests/metrics_check.sh
+
+step "web client: type-check (tsc --strict) and lint (eslint)"
+(cd web && npm run check)
+
+step "web client: unit tests"
+(cd web && npm test)
+
+step "web client end-to-end: headless Chromium, dragoman serve and two dragoman-bot (screenshots in artifacts/e2e/)"
+(cd web && timeout --kill-after=10 180 npm run e2e)
 
 step "all tests passed"

@@ -13,8 +13,8 @@ const outDir = resolve(process.argv[2] ?? "dist");
 // Fixed virtual outdir so that sourcemap paths read `../src/…` wherever the real outdir is.
 const virtualOutDir = join(webDir, "dist");
 
-/** Entry points: one per page. */
-const entries = ["src/join.ts"];
+/** Entry points: one per page (a page that imports CSS also gets `<name>.css`, e.g. operator.css with uPlot's). */
+const entries = ["src/join.ts", "src/operator.ts"];
 
 const result = await build({
   absWorkingDir: webDir,

@@ -1,0 +1,2 @@
+/** Stylesheets imported for esbuild to bundle (into `<entry>.css`); they export nothing. */
+declare module "*.css";
