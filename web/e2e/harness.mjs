@@ -118,16 +118,17 @@ export function mintToken(bin, secret, call, { id, role, name, languages }) {
 
 /**
  * Starts `dragoman serve` on ephemeral 127.0.0.1 ports and resolves once it printed
- * `dragoman ready: http=ADDR media=ADDR`. `lines` collects everything it logs.
+ * `dragoman ready: http=ADDR media=ADDR`. `lines` collects everything it logs; `extraArgs` are
+ * appended to the command line (e.g. `--history FILE`).
  */
-export async function startServer(processes, bin, { secret, configPath, cwd }) {
+export async function startServer(processes, bin, { secret, configPath, cwd, extraArgs = [] }) {
   const lines = [];
   let onReady;
   const ready = new Promise((resolve) => (onReady = resolve));
   const child = processes.start(
     "server",
     bin,
-    ["serve", "--config", configPath, "--http", "127.0.0.1:0", "--media", "127.0.0.1:0", "--secret", secret],
+    ["serve", "--config", configPath, "--http", "127.0.0.1:0", "--media", "127.0.0.1:0", "--secret", secret, ...extraArgs],
     {
       cwd,
       onLine: (line) => {
