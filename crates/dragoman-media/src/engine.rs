@@ -119,6 +119,9 @@ struct IngressStream {
     jitter_ms: f64,
     /// Fraction lost since the previous receiver report (sequence-number based).
     loss: Option<f32>,
+    /// Packets received in total, and in the last statistics interval (the loss's weight).
+    packets: u64,
+    recent_packets: u64,
 }
 
 /// What a published track has been carrying, for health figures computed on timers.
@@ -872,11 +875,17 @@ impl MediaEngine {
                         _ => 48.0,
                     };
                     let jitter_ms = f64::from(stats.jitter) / ticks_per_ms;
+                    let before = peer
+                        .ingress_streams
+                        .get(&(stats.mid, stats.rid))
+                        .map_or(0, |s| s.packets);
                     let stream = IngressStream {
                         nacks: stats.nacks,
                         plis: stats.plis,
                         jitter_ms,
                         loss: stats.loss,
+                        packets: stats.packets,
+                        recent_packets: stats.packets.saturating_sub(before),
                     };
                     peer.ingress_streams.insert((stats.mid, stats.rid), stream);
                     let streams = &peer.ingress_streams;
@@ -884,10 +893,21 @@ impl MediaEngine {
                     h.ingress_nacks = streams.values().map(|v| v.nacks).sum();
                     h.ingress_plis = streams.values().map(|v| v.plis).sum();
                     h.ingress_jitter_ms = streams.values().map(|v| v.jitter_ms).reduce(f64::max);
-                    // The receiver reports' sequence-based loss; TWCC's (in PeerStats) needs the
+                    // The receiver reports' sequence-based loss, averaged over the client's streams
+                    // by how many packets each carried lately (a quiet stream's one lost packet
+                    // should not read as the link losing half). TWCC's loss (in PeerStats) needs the
                     // client to negotiate transport-cc.
-                    if let Some(loss) = streams.values().filter_map(|v| v.loss).reduce(f32::max) {
-                        h.ingress_loss = Some(loss);
+                    let (weighted, weight) = streams
+                        .values()
+                        .filter_map(|v| {
+                            v.loss
+                                .map(|l| (f64::from(l), v.recent_packets.max(1) as f64))
+                        })
+                        .fold((0.0, 0.0), |(sum, total), (loss, w)| {
+                            (sum + loss * w, total + w)
+                        });
+                    if weight > 0.0 {
+                        h.ingress_loss = Some((weighted / weight) as f32);
                     }
                     if stats.rtt.is_some() {
                         h.rtt = stats.rtt;
