@@ -8,7 +8,10 @@
 //! - a direction switch re-routes within 200 ms of its `ok` without renegotiating anyone's
 //!   subscriber transport, and the old route stops;
 //! - handovers between two interpreters sharing a booth never route both to a listener (their
-//!   receive spans at the listener never overlap).
+//!   receive spans at the listener never overlap, beyond the few ms by which the bot's per-track
+//!   reader tasks may stamp back-to-back packets out of order);
+//! - the interpretation requests are refused with stable codes where the role or the booth state
+//!   does not allow them, and the connection stays usable.
 
 // Tests stop at the first surprise; unwrap is the clearest way to say so.
 #![allow(clippy::unwrap_used)]
@@ -28,6 +31,13 @@ const WAIT: Duration = Duration::from_secs(20);
 const WATCH: Duration = Duration::from_millis(1200);
 /// The re-route bound of issue 6.
 const REROUTE_MS: i64 = 200;
+/// Each bot's clock starts at its own start; converting between two is exact to about a
+/// millisecond (whole-ms wall-clock starts).
+const CLOCK_SLACK_MS: i64 = 2;
+/// Packets the server forwarded just before pausing a route may be handled by the receiving bot a
+/// few ms after another bot handled the `ok` (separate tasks). Far below the 20 ms packet interval:
+/// a route that was not paused would show packets for the whole 600 ms watched afterwards.
+const IN_FLIGHT_MS: i64 = 10;
 const DUCK: f64 = 0.2;
 
 /// A bot publishing one audio track on `channel`, subscribing to nothing (audio is routed).
@@ -272,7 +282,7 @@ async fn relay_call_routes_switches_and_hands_over() {
         .expect("the company hears the interpreter");
     let first = flow.first_packet_ms.unwrap() as i64;
     assert!(
-        first >= sent_at_company,
+        first + CLOCK_SLACK_MS >= sent_at_company,
         "the interpreter reached the company before the switch"
     );
     let reroute_ms = first - ok_at_company;
@@ -284,7 +294,7 @@ async fn relay_call_routes_switches_and_hands_over() {
     let old = call.bot("office").report();
     let last_old = old.received(&interp_audio).unwrap().last_packet_ms.unwrap() as i64;
     assert!(
-        last_old <= ok_at_office,
+        last_old <= ok_at_office + CLOCK_SLACK_MS + IN_FLIGHT_MS,
         "the office still got the interpreter {} ms after the switch's ok",
         last_old - ok_at_office
     );
@@ -368,7 +378,6 @@ async fn relay_call_routes_switches_and_hands_over() {
     call.expect_delivery("partner joined").await;
 
     // Handovers, back and forth: the Korean channel passes between the partners in one step.
-    let listener_start = call.bot("company").now_ms();
     let (a, b) = (
         call.audio("interp").to_owned(),
         call.audio("interp2").to_owned(),
@@ -400,35 +409,64 @@ async fn relay_call_routes_switches_and_hands_over() {
     }
     // At the Korean listener, the two interpreters' packets never arrived at the same time.
     let heard = call.bot("company").report();
-    let spans = |publication: &str| -> Vec<_> {
-        heard
-            .received(publication)
-            .unwrap()
-            .spans
-            .iter()
-            .filter(|s| s.last_ms >= listener_start)
-            .copied()
-            .collect()
-    };
+    // (The first interpreter's spans include the one since the direction switch; the second was
+    // never routed to the company before the first handover.)
+    let spans = |publication: &str| heard.received(publication).unwrap().spans.clone();
     let (spans_a, spans_b) = (spans(&a), spans(&b));
     assert!(
-        spans_a.len() >= 2 && spans_b.len() >= 2,
+        spans_a.len() >= 3 && spans_b.len() >= 2,
         "{spans_a:?} {spans_b:?}"
     );
+    // Routing both would overlap for the whole 700 ms between handovers. The bot's reader tasks
+    // (one per track) timestamp packets independently, so two packets forwarded back to back across
+    // the handover may be stamped out of order by a few ms: that much is not "both at once".
     for x in &spans_a {
         for y in &spans_b {
-            assert!(!x.overlaps(y), "both interpreters at once: {x:?} and {y:?}");
+            let overlap_ms = x.last_ms.min(y.last_ms) as i64 - x.first_ms.max(y.first_ms) as i64;
+            assert!(
+                !x.overlaps(y) || overlap_ms <= IN_FLIGHT_MS,
+                "both interpreters at once for {overlap_ms} ms: {x:?} and {y:?}"
+            );
         }
     }
-    let mut gaps = Vec::new();
-    let mut all: Vec<_> = spans_a.iter().chain(&spans_b).collect();
-    all.sort_by_key(|s| s.first_ms);
-    for pair in all.windows(2) {
-        gaps.push(pair[1].first_ms as i64 - pair[0].last_ms as i64);
-    }
+    // The silence at each handover: from one voice's last packet to the other's first.
+    let mut all: Vec<_> = spans_a
+        .iter()
+        .map(|s| ('a', s))
+        .chain(spans_b.iter().map(|s| ('b', s)))
+        .collect();
+    all.sort_by_key(|(_, s)| s.first_ms);
+    let gaps: Vec<i64> = all
+        .windows(2)
+        .filter(|pair| pair[0].0 != pair[1].0)
+        .map(|pair| pair[1].1.first_ms as i64 - pair[0].1.last_ms as i64)
+        .collect();
+    assert_eq!(gaps.len(), 4, "one switch of voice per handover: {all:?}");
     println!(
-        "handover gaps at the listener (ms between one voice's last packet and the next's first): {gaps:?}"
+        "handover gaps at the listener (ms from one voice's last packet to the next's first): {gaps:?}"
     );
+
+    // The live interpreter drops out: the Korean listener falls back to the floor at full level, and
+    // the passive partner is not put on air by herself.
+    assert_eq!(live, "interp");
+    let mut gone = call.bots.remove("interp").unwrap();
+    gone.leave().await.unwrap();
+    call.audio.remove("interp");
+    let routings = call
+        .expect_routes(
+            "interpreter left",
+            &[
+                ("company", &[("buyer", 1.0)]),
+                ("interp2", &[("company", 1.0), ("buyer", 1.0)]),
+                ("office", &[("company", 1.0), ("buyer", 1.0)]),
+                ("buyer", &[("company", 1.0)]),
+            ],
+        )
+        .await;
+    assert_eq!(routings["company"].summary.floor_gain, 1.0);
+    let booth = routings["interp2"].summary.booth.clone().unwrap();
+    assert!(!booth.on_air, "{booth:?}");
+    call.expect_delivery("interpreter left").await;
 
     for (_, mut bot) in std::mem::take(&mut call.bots) {
         bot.leave().await.unwrap();

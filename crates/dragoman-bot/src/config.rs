@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
-use dragoman_signal::protocol::{PublicationInfo, TrackKind};
+use dragoman_signal::protocol::PublicationInfo;
 
 use crate::error::BotError;
 
@@ -77,11 +77,11 @@ impl fmt::Display for PublishSpec {
 
 /// Which publications of others the bot subscribes to on its own.
 ///
-/// Audio needs no subscription: the server routes it (see the `routing` messages in the report).
+/// The Dragoman server routes audio itself (see the `routing` messages in the report) and accepts
+/// audio ids in `subscribe` without effect, so audio arrives whatever this says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscribeSpec {
-    /// Every video publication of others present at join, and every one added later. (Audio is
-    /// routed by the server; subscribing to it would change nothing.)
+    /// Every publication of others present at join, and every one added later.
     All,
     /// These publication ids, as soon as each exists (at join or when announced).
     Ids(Vec<String>),
@@ -93,7 +93,7 @@ impl SubscribeSpec {
     /// Whether the bot should subscribe to `publication` when it appears.
     pub fn wants(&self, publication: &PublicationInfo) -> bool {
         match self {
-            SubscribeSpec::All => publication.kind == TrackKind::Video,
+            SubscribeSpec::All => true,
             SubscribeSpec::Ids(ids) => ids.contains(&publication.id),
             SubscribeSpec::None => false,
         }
@@ -270,7 +270,8 @@ mod tests {
     }
 
     #[test]
-    fn all_means_every_video_since_audio_is_routed() {
+    fn wanted_publications() {
+        use dragoman_signal::protocol::TrackKind;
         let publication = |id: &str, kind| PublicationInfo {
             id: id.into(),
             participant: "p".into(),
@@ -286,8 +287,7 @@ mod tests {
             publication("PB_1", TrackKind::Audio),
             publication("PB_2", TrackKind::Video),
         );
-        assert!(!SubscribeSpec::All.wants(&audio));
-        assert!(SubscribeSpec::All.wants(&video));
+        assert!(SubscribeSpec::All.wants(&audio) && SubscribeSpec::All.wants(&video));
         let ids = SubscribeSpec::Ids(vec!["PB_1".into()]);
         assert!(ids.wants(&audio) && !ids.wants(&video));
         assert!(!SubscribeSpec::None.wants(&video));

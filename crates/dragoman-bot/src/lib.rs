@@ -2,7 +2,7 @@
 //!
 //! A [`Bot`] joins a call over the v1 signaling WebSocket, publishes a looped Opus and/or VP8 clip
 //! on its publisher transport, answers the server's offers on its subscriber transport, subscribes
-//! to others' video (audio is routed by the server), and counts everything: packets sent and
+//! to others' publications (the server routes audio by itself), and counts everything: packets sent and
 //! deliberately dropped, keyframe requests received, and per received publication packets, bytes,
 //! sequence gaps, duplicates, reordering, first-packet latency and receive spans. It records every
 //! `routing` message and can send the interpretation requests (listening language, direction
