@@ -80,6 +80,11 @@ pub struct Config {
     pub quality_interval_ms: u64,
     /// Bearer key for the operator API under `/v1/calls`. Empty: generated at start and printed.
     pub operator_api_key: String,
+    /// In simultaneous interpretation, the gain the floor is ducked to while a listener's language
+    /// channel is live (0.0–1.0).
+    pub floor_duck_gain: f64,
+    /// How long clients ramp a gain change, in milliseconds.
+    pub gain_ramp_ms: u32,
     /// A direction's voice score (MOS, 1.0–4.5) below which the call health marks it degraded.
     pub health_degraded_score: f64,
     /// SQLite file holding the call history (created if missing).
@@ -112,6 +117,8 @@ impl Default for Config {
             operator_api_key: String::new(),
             history_path: "dragoman-history.sqlite".into(),
             health_degraded_score: 3.5,
+            floor_duck_gain: 0.2,
+            gain_ramp_ms: 300,
             public_url: String::new(),
             join_window_before_secs: 15 * 60,
             join_window_after_secs: 30 * 60,
@@ -246,6 +253,13 @@ mod tests {
         assert_eq!(config.http.port(), 9000);
         assert_eq!(config.limits.max_participants_per_call, 5);
         assert_eq!(config.limits.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn the_example_config_documents_every_default() {
+        let example = include_str!("../../../deploy/dragoman.example.toml");
+        let parsed = Config::from_toml(example).unwrap();
+        assert_eq!(parsed, Config::default());
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub(crate) type Outgoing = (String, ServerMessage);
 
 /// The routing policy's settings. The defaults for now: floor ducked to 20 % under live
 /// interpretation, 300 ms gain ramps. (A server setting can replace this in one place.)
-fn routing_config(_state: &AppState) -> RoutingConfig {
-    RoutingConfig::default()
+fn routing_config(state: &AppState) -> RoutingConfig {
+    RoutingConfig::new(state.config.floor_duck_gain, state.config.gain_ramp_ms).unwrap_or_default()
 }
 
 impl Session {
