@@ -643,10 +643,16 @@ impl Session {
             };
             match offer {
                 Ok(offer) => {
+                    let rerouted = if room.call.names_audio(&publications) {
+                        reroute(&self.state, room).await
+                    } else {
+                        Vec::new()
+                    };
                     self.send(ServerMessage::Ok { id });
                     if let Some(offer) = offer {
                         self.send(offer);
                     }
+                    send_all(room, rerouted);
                     Ok(None)
                 }
                 Err(error) => {
@@ -687,7 +693,14 @@ impl Session {
                 })
                 .await
                 .map_err(gone)?;
-            Ok(Some(ServerMessage::Ok { id }))
+            let rerouted = if room.call.names_audio(&publications) {
+                reroute(&self.state, room).await
+            } else {
+                Vec::new()
+            };
+            self.send(ServerMessage::Ok { id });
+            send_all(room, rerouted);
+            Ok(None)
         })
         .await
     }

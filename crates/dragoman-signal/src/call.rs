@@ -356,9 +356,9 @@ impl Call {
     /// Subscribe to publications of others. All or nothing: one bad id fails the whole request.
     /// Returns the publications that were not subscribed before.
     ///
-    /// Audio is routed by the server ([`Call::update_routing`]), not subscribed: audio ids are
-    /// checked like any other and then ignored (never recorded or returned), so clients that
-    /// subscribe to everything keep working.
+    /// Audio is routed by the server ([`Call::update_routing`]): a participant hears what the
+    /// policy routes unless they muted it. Subscribing to an audio id unmutes it (it is not recorded
+    /// or returned as a subscription); call [`Call::update_routing`] afterwards.
     pub fn subscribe(
         &mut self,
         participant: &str,
@@ -383,11 +383,13 @@ impl Call {
                 Some(_) => {}
             }
         }
-        let wanted: Vec<String> = publications
+        let (audio, wanted): (Vec<String>, Vec<String>) = publications
             .iter()
-            .filter(|id| !self.is_audio(id))
             .cloned()
-            .collect();
+            .partition(|id| self.is_audio(id));
+        for id in &audio {
+            self.set_muted(participant, id, false)?;
+        }
         let subscriptions = &mut self.member_mut(participant)?.subscriptions;
         Ok(wanted
             .into_iter()
@@ -395,8 +397,20 @@ impl Call {
             .collect())
     }
 
-    /// Unsubscribe from publications. Unknown ids fail the request; ids not subscribed are ignored,
-    /// and so are audio ids (audio is routed by the server). Returns the publications that were
+    fn set_muted(
+        &mut self,
+        participant: &str,
+        publication: &str,
+        muted: bool,
+    ) -> Result<(), SignalError> {
+        self.interpretation
+            .set_muted(participant, publication, muted)
+            .map_err(SignalError::from)
+    }
+
+    /// Unsubscribe from publications. Unknown ids fail the request; ids not subscribed are ignored.
+    /// Unsubscribing from an audio id mutes it for this participant (audio is routed by the server;
+    /// call [`Call::update_routing`] afterwards). Returns the video publications that were
     /// subscribed before.
     pub fn unsubscribe(
         &mut self,
@@ -410,12 +424,21 @@ impl Call {
         {
             return Err(unknown_publication(unknown));
         }
+        let audio: Vec<&String> = publications.iter().filter(|id| self.is_audio(id)).collect();
+        for id in audio {
+            self.set_muted(participant, id, true)?;
+        }
         let subscriptions = &mut self.member_mut(participant)?.subscriptions;
         Ok(publications
             .iter()
             .filter(|id| subscriptions.remove(*id))
             .cloned()
             .collect())
+    }
+
+    /// Does the request name any audio publication (whose routing it changes)?
+    pub fn names_audio(&self, publications: &[String]) -> bool {
+        publications.iter().any(|id| self.is_audio(id))
     }
 
     fn is_audio(&self, publication: &str) -> bool {
@@ -911,7 +934,7 @@ mod tests {
     }
 
     #[test]
-    fn audio_is_routed_not_subscribed() {
+    fn audio_is_routed_and_each_listener_may_mute_it() {
         let mut call = call_with(&[("company", Role::Company), ("buyer", Role::Buyer)]);
         let (audio, _) = call
             .publish("company", &track("0", TrackKind::Audio))
@@ -919,6 +942,15 @@ mod tests {
         let (video, _) = call
             .publish("company", &track("1", TrackKind::Video))
             .unwrap();
+        let config = crate::routing::RoutingConfig::default();
+        let hears = |call: &mut Call| {
+            call.update_routing(&config);
+            call.routing()
+                .for_participant("buyer")
+                .is_some_and(|r| r.route(&audio.id).is_some())
+        };
+        // Routed by default; only video is a subscription.
+        assert!(hears(&mut call));
         let both = vec![audio.id.clone(), video.id.clone()];
         assert_eq!(
             call.subscribe("buyer", &both).unwrap(),
@@ -928,6 +960,18 @@ mod tests {
             call.participant("buyer").unwrap().subscriptions,
             BTreeSet::from([video.id.clone()])
         );
+        // Unsubscribing from audio mutes it for this listener; subscribing unmutes it.
+        assert!(
+            call.unsubscribe("buyer", std::slice::from_ref(&audio.id))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!hears(&mut call));
+        assert!(call.names_audio(std::slice::from_ref(&audio.id)));
+        assert!(!call.names_audio(std::slice::from_ref(&video.id)));
+        call.subscribe("buyer", std::slice::from_ref(&audio.id))
+            .unwrap();
+        assert!(hears(&mut call));
         // Audio ids are still checked: one's own is refused, as for video.
         let own = call
             .subscribe("company", std::slice::from_ref(&audio.id))

@@ -95,7 +95,7 @@
 //! - An interpreter's listening language is not used; they choose an input instead. Operators may not
 //!   choose a listening language.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -281,6 +281,9 @@ pub struct ParticipantState {
     pub listening: Option<String>,
     /// Set for interpreters (including a relaying office).
     pub booth: Option<Booth>,
+    /// Audio publications this participant chose not to hear (a client `unsubscribe`), whatever the
+    /// policy would route; a later `subscribe` hears them again.
+    pub muted: BTreeSet<String>,
 }
 
 impl ParticipantState {
@@ -325,6 +328,7 @@ impl ParticipantState {
             hidden,
             listening,
             booth: pair.map(Booth::new),
+            muted: BTreeSet::new(),
         })
     }
 
@@ -742,7 +746,7 @@ impl<'a> View<'a> {
         if !who.hidden {
             for (publication, channel) in self.state.publications.iter().zip(&self.channels) {
                 let Some(channel) = channel else { continue };
-                if publication.owner == who.id {
+                if publication.owner == who.id || who.muted.contains(&publication.id) {
                     continue;
                 }
                 let gain = match channel {
@@ -900,6 +904,23 @@ impl InterpretationState {
     }
 
     /// A listener picks the language they want to hear (`None`: the original sound only).
+    /// A participant stops (`muted = true`) or resumes hearing one audio publication. The policy
+    /// still decides whether it is routed at all; this only removes it for this participant.
+    pub fn set_muted(
+        &mut self,
+        participant: &str,
+        publication: &str,
+        muted: bool,
+    ) -> Result<(), RoutingError> {
+        let who = self.member_mut(participant)?;
+        if muted {
+            who.muted.insert(publication.to_owned());
+        } else {
+            who.muted.remove(publication);
+        }
+        Ok(())
+    }
+
     pub fn set_listening_language(
         &mut self,
         participant: &str,
