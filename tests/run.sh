@@ -55,6 +55,6 @@ step "web client: unit tests"
 (cd web && npm test)
 
 step "web client end-to-end: headless Chromium, dragoman serve and two dragoman-bot (screenshots in artifacts/e2e/)"
-(cd web && timeout --kill-after=10 180 npm run e2e)
+(cd web && timeout --kill-after=10 300 npm run e2e)
 
 step "all tests passed"

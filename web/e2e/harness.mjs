@@ -107,13 +107,11 @@ export function binaries(repoRoot) {
   return bins;
 }
 
-/** A join token from `dragoman token`. */
-export function mintToken(bin, secret, call, { id, role, name, languages }) {
-  return execFileSync(
-    bin,
-    ["token", "--secret", secret, "--call", call, "--identity", id, "--role", role, "--name", name, "--languages", languages],
-    { encoding: "utf8", timeout: 10_000 },
-  ).trim();
+/** A join token from `dragoman token`; `mode` (`consecutive` / `simultaneous`) is optional. */
+export function mintToken(bin, secret, call, { id, role, name, languages, mode }) {
+  const args = ["token", "--secret", secret, "--call", call, "--identity", id, "--role", role, "--name", name, "--languages", languages];
+  if (mode !== undefined) args.push("--mode", mode);
+  return execFileSync(bin, args, { encoding: "utf8", timeout: 10_000 }).trim();
 }
 
 /**

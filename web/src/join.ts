@@ -3,14 +3,17 @@
  * check, then runs the call (tiles, controls, connection indicator, speaker highlight) on a
  * {@link Session}. Also exposes the read-only `window.dragoman` handle that tests use.
  */
+import { AudioMixer, type GainReading } from "./audiograph";
+import { callLanguages } from "./interpretation";
 import { type Role, decodeToken, type TokenClaims } from "./jwt";
 import type { JoinMode } from "./mediaerrors";
 import { TrackLevel } from "./meter";
 import { readPageParams } from "./pageparams";
-import type { PublicationInfo } from "./protocol";
+import type { PublicationInfo, RoutingMessage } from "./protocol";
 import { Session } from "./session";
 import { SpeakerDetector } from "./speaker";
 import { byId, h, setText } from "./ui/dom";
+import { InterpretationPanel } from "./ui/interpretation";
 import { PreJoin, type JoinChoice } from "./ui/prejoin";
 import { clearNotice, type ConnectionState, showConnectionState, showNotice } from "./ui/status";
 import { TileGrid, type TileView } from "./ui/tiles";
@@ -31,6 +34,12 @@ export interface DragomanState {
 
 export interface DragomanHandle {
   state(): DragomanState;
+  /** The latest `routing` message (a copy), or null. */
+  routing(): RoutingMessage | null;
+  /** The Web Audio graph: per received audio publication, its routed target and live gain value. */
+  audioGains(): Record<string, GainReading>;
+  /** The AudioContext's state (`running`, `suspended`, …; `none` without Web Audio). */
+  audioContextState(): string;
   readonly publisherPc: RTCPeerConnection | null;
   readonly subscriberPc: RTCPeerConnection | null;
   readonly signal: WebSocket | null;
@@ -51,6 +60,7 @@ const ROLE_LABELS: Record<Role, string> = {
 };
 
 let session: Session | null = null;
+let mixer: AudioMixer | null = null;
 let joinMode: JoinMode | null = null;
 
 function exposeHandle(): void {
@@ -76,6 +86,16 @@ function exposeHandle(): void {
         reconnects: s?.reconnects ?? 0,
         lastJoinResumed: s?.lastJoinResumed ?? null,
       };
+    },
+    routing(): RoutingMessage | null {
+      const r = session?.routing ?? null;
+      return r === null ? null : (JSON.parse(JSON.stringify(r)) as RoutingMessage);
+    },
+    audioGains(): Record<string, GainReading> {
+      return mixer?.gains() ?? {};
+    },
+    audioContextState(): string {
+      return mixer?.contextState ?? "none";
     },
     get publisherPc() {
       return session?.publisher?.pc ?? null;
@@ -137,7 +157,12 @@ function startCall(claims: TokenClaims, signalUrl: string, token: string, choice
   let muted = false;
   let cameraOff = false;
 
-  const grid = new TileGrid(byId("tiles"), (participant, visible) => s.setVideoVisible(participant, visible));
+  // Remote audio plays through Web Audio (gain ramps for ducking), in the page's AudioContext, which
+  // the pre-join meter started and any later click or key press resumes if the browser suspended it.
+  const audio = new AudioMixer();
+  mixer = audio;
+  const grid = new TileGrid(byId("tiles"), (participant, visible) => s.setVideoVisible(participant, visible), !audio.available);
+  const panel = new InterpretationPanel((message) => s.interpret(message));
   const render = (): void => {
     const st = s.state;
     const selfId = st.self?.id ?? claims.sub;
@@ -177,6 +202,11 @@ function startCall(claims: TokenClaims, signalUrl: string, token: string, choice
       });
     }
     grid.sync(views);
+    const remoteAudio = new Map<string, MediaStreamTrack>();
+    for (const view of views) for (const [pub, track] of view.audioTracks) remoteAudio.set(pub, track);
+    audio.setTracks(remoteAudio);
+    const others = [...st.participants.values()];
+    panel.render(s.routing, st.self, others, callLanguages(st.self, others));
     renderRoster(s);
   };
 
@@ -192,6 +222,7 @@ function startCall(claims: TokenClaims, signalUrl: string, token: string, choice
         if (state === "left") show("left");
         else render();
       },
+      routingChanged: (routing) => audio.setRouting(routing),
       notice: (message, kind, action) => showNotice(message, kind, action),
       clearNotice,
     },
@@ -237,6 +268,15 @@ function startCall(claims: TokenClaims, signalUrl: string, token: string, choice
       ownLevel = null;
     }
   }
+  // With Web Audio playing, remote levels come from the graph (muted elements report no level).
+  const mixerLevels = (): Map<string, number> => {
+    const levels = new Map<string, number>();
+    for (const [pub, level] of audio.inputLevels()) {
+      const who = s.state.publications.get(pub)?.participant;
+      if (who !== undefined) levels.set(who, Math.max(level, levels.get(who) ?? 0));
+    }
+    return levels;
+  };
   let sampling = false;
   setInterval(() => {
     if (s.connection === "left" || s.connection === "failed") {
@@ -245,8 +285,8 @@ function startCall(claims: TokenClaims, signalUrl: string, token: string, choice
     }
     if (sampling) return;
     sampling = true;
-    void s
-      .remoteAudioLevels()
+    const remoteLevels = audio.available ? Promise.resolve(mixerLevels()) : s.remoteAudioLevels();
+    void remoteLevels
       .catch(() => new Map<string, number>())
       .then((levels) => {
         const selfId = s.state.self?.id ?? claims.sub;

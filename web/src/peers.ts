@@ -110,11 +110,14 @@ export class PublisherConnection {
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
 
-  /** The `publish` track descriptions for the negotiated transceivers. */
-  tracks(): TrackInfo[] {
+  /**
+   * The `publish` track descriptions for the negotiated transceivers; the microphone goes out on
+   * `audioChannel` (`floor`, or an interpreter's language channel).
+   */
+  tracks(audioChannel = "floor"): TrackInfo[] {
     const out: TrackInfo[] = [];
     if (this.audio?.mid) {
-      out.push({ mid: this.audio.mid, kind: "audio", source: "microphone", channel: "floor" });
+      out.push({ mid: this.audio.mid, kind: "audio", source: "microphone", channel: audioChannel });
     }
     if (this.video?.mid) {
       out.push({ mid: this.video.mid, kind: "video", source: "camera", layers: SIMULCAST_LAYERS });

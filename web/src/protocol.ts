@@ -2,7 +2,7 @@
  * Signaling protocol v1 message shapes (docs/protocol.md) and a tolerant parser for server frames.
  *
  * `parseServerMessage` checks just enough structure that the rest of the client can trust the types;
- * a frame of an unknown `type` (the server grows: `quality`, `routing`, `speaking`, …) becomes
+ * a frame of an unknown `type` (the server grows: `speaking`, …) becomes
  * `{type: "unknown"}` so callers can ignore it. Pure: no DOM, no socket.
  */
 import type { Role } from "./jwt";
@@ -56,6 +56,61 @@ export interface TrackInfo {
   layers?: string[];
 }
 
+/** A call's interpretation mode (docs/protocol.md §4b). */
+export type InterpretationMode = "consecutive" | "simultaneous";
+
+/** `floor`, or a language code. */
+export type Channel = string;
+
+export const FLOOR = "floor";
+
+/** One audio publication the server forwards to this participant, and the gain to play it at. */
+export interface AudioRoute {
+  publication: string;
+  participant: string;
+  channel: Channel;
+  /** 0.0–1.0. */
+  gain: number;
+  priority: "interpretation" | "floor";
+}
+
+export interface HandoverRequest {
+  from: string;
+  to: string;
+}
+
+/** An interpreter's own booth console state. */
+export interface BoothSummary {
+  pair: [string, string];
+  output: string;
+  input: Channel;
+  on_air: boolean;
+  /** Listeners of `output` hear this interpreter now. */
+  live: boolean;
+  /** Another booth holds `output`; an on-air interpreter waits for it. */
+  output_held_by?: string;
+  handovers: HandoverRequest[];
+}
+
+export interface RouteSummary {
+  /** The listening language a listener picked (`null`: original sound only; also for interpreters). */
+  listening: string | null;
+  /** The language channel heard: a listener's interpretation, or an interpreter's relay input. */
+  live_channel: string | null;
+  floor_gain: number;
+  booth?: BoothSummary;
+}
+
+/** The body of a `routing` message. */
+export interface RoutingMessage {
+  type: "routing";
+  participant: string;
+  mode: InterpretationMode;
+  ramp_ms: number;
+  routes: AudioRoute[];
+  summary: RouteSummary;
+}
+
 /** Messages this client sends. `id` is filled in by the signaling client. */
 export type ClientMessage =
   | { type: "join"; token: string }
@@ -66,6 +121,15 @@ export type ClientMessage =
   | { type: "unpublish"; publication: string }
   | { type: "subscribe"; publications: string[] }
   | { type: "unsubscribe"; publications: string[] }
+  | { type: "set_language"; language: string | null }
+  | { type: "switch_direction"; output: string }
+  | { type: "set_input"; input: Channel }
+  | { type: "request_handover"; to: string }
+  | { type: "accept_handover"; from: string }
+  | { type: "decline_handover"; from: string }
+  | { type: "withdraw_handover"; to: string }
+  | { type: "go_on_air"; output?: string }
+  | { type: "go_off_air" }
   | { type: "ping" }
   | { type: "leave" };
 
@@ -97,6 +161,7 @@ export type ServerMessage =
   | { type: "publication_added"; publication: PublicationInfo }
   | { type: "publication_removed"; publication: string }
   | { type: "quality"; participants: QualityEntry[] }
+  | RoutingMessage
   | { type: "error"; id?: RequestId; code: string; message: string }
   | { type: "unknown"; rawType: string };
 
@@ -198,6 +263,77 @@ function parseQualityEntry(v: unknown): QualityEntry {
   return e;
 }
 
+function num(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isFinite(v)) throw new MalformedMessage(`${key} is not a number`);
+  return v;
+}
+
+function optStr(o: Obj, key: string): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string") throw new MalformedMessage(`${key} is not a string`);
+  return v;
+}
+
+/** Gains outside 0–1 (or not numbers) are forced into range: the server never sends them. */
+function gain(o: Obj, key: string): number {
+  const v = num(o, key);
+  return Math.min(1, Math.max(0, v));
+}
+
+function parseRoute(v: unknown): AudioRoute {
+  const o = obj(v, "route");
+  return {
+    publication: str(o, "publication"),
+    participant: str(o, "participant"),
+    channel: str(o, "channel"),
+    gain: gain(o, "gain"),
+    priority: o.priority === "interpretation" ? "interpretation" : "floor",
+  };
+}
+
+function parseHandover(v: unknown): HandoverRequest {
+  const o = obj(v, "handover");
+  return { from: str(o, "from"), to: str(o, "to") };
+}
+
+function parseBooth(v: unknown): BoothSummary {
+  const o = obj(v, "booth");
+  const pair = optStrings(o, "pair");
+  if (pair === undefined || pair.length !== 2) throw new MalformedMessage("pair is not two languages");
+  const b: BoothSummary = {
+    pair: [pair[0] ?? "", pair[1] ?? ""],
+    output: str(o, "output"),
+    input: str(o, "input"),
+    on_air: o.on_air === true,
+    live: o.live === true,
+    handovers: Array.isArray(o.handovers) ? o.handovers.map(parseHandover) : [],
+  };
+  const held = optStr(o, "output_held_by");
+  if (held !== null) b.output_held_by = held;
+  return b;
+}
+
+function parseRouting(o: Obj): RoutingMessage {
+  const summary = obj(o.summary, "summary");
+  const s: RouteSummary = {
+    listening: optStr(summary, "listening"),
+    live_channel: optStr(summary, "live_channel"),
+    floor_gain: typeof summary.floor_gain === "number" ? gain(summary, "floor_gain") : 1,
+  };
+  if (summary.booth !== undefined && summary.booth !== null) s.booth = parseBooth(summary.booth);
+  const ramp = typeof o.ramp_ms === "number" && Number.isFinite(o.ramp_ms) ? Math.max(0, o.ramp_ms) : 0;
+  return {
+    type: "routing",
+    participant: str(o, "participant"),
+    mode: o.mode === "simultaneous" ? "simultaneous" : "consecutive",
+    ramp_ms: ramp,
+    routes: arr(o, "routes").map(parseRoute),
+    summary: s,
+  };
+}
+
 /** Parses one text frame from the server. Throws {@link MalformedMessage} for unusable frames. */
 export function parseServerMessage(text: string): ServerMessage {
   let raw: unknown;
@@ -257,6 +393,8 @@ export function parseServerMessage(text: string): ServerMessage {
       return { type, publication: str(o, "publication") };
     case "quality":
       return { type, participants: arr(o, "participants").map(parseQualityEntry) };
+    case "routing":
+      return parseRouting(o);
     case "error":
       return withId(o, {
         type,

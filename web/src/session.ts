@@ -10,8 +10,16 @@
  */
 import { Backoff, CLOSE_LEFT, CLOSE_REPLACED, CLOSE_TOKEN_REFUSED, shouldReconnect } from "./backoff";
 import { CallState } from "./callstate";
+import { publishChannel } from "./interpretation";
 import { PublisherConnection, type Signaller, SubscriberConnection } from "./peers";
-import type { ClientMessage, IceServerInfo, JoinedMessage, PublicationInfo, ServerMessage } from "./protocol";
+import type {
+  ClientMessage,
+  IceServerInfo,
+  JoinedMessage,
+  PublicationInfo,
+  RoutingMessage,
+  ServerMessage,
+} from "./protocol";
 import { SignalClient, SignalError } from "./signaling";
 import type { ConnectionState } from "./ui/status";
 
@@ -20,6 +28,8 @@ export interface SessionView {
   /** The call state changed in a way the tiles may show. */
   render(): void;
   connectionChanged(state: ConnectionState, detail?: string): void;
+  /** A `routing` message arrived (or the routing was forgotten: `null`). */
+  routingChanged(routing: RoutingMessage | null): void;
   /** A message for the user, optionally with a button (e.g. "Try again"). */
   notice(message: string, kind: "info" | "warning" | "error", action?: { label: string; run(): void }): void;
   clearNotice(): void;
@@ -46,6 +56,8 @@ export class Session {
   subscriber: SubscriberConnection | null = null;
   /** Received tracks by subscriber `mid`. */
   readonly tracksByMid = new Map<string, MediaStreamTrack>();
+  /** The latest `routing` message: what the server forwards to us and at which gains. */
+  routing: RoutingMessage | null = null;
   /** Successful joins after the first one, and whether the last one resumed. */
   reconnects = 0;
   lastJoinResumed: boolean | null = null;
@@ -154,6 +166,26 @@ export class Session {
     return null;
   }
 
+  /**
+   * Sends an interpretation request (`set_language`, `switch_direction`, …). The server answers
+   * `ok` and then the `routing` it causes; a refusal is shown as a notice. Resolves to whether it
+   * was accepted.
+   */
+  async interpret(message: ClientMessage): Promise<boolean> {
+    if (!this.inCall) {
+      this.opts.view.notice("Not connected to the call: try again in a moment.", "warning");
+      return false;
+    }
+    try {
+      await this.signaller.request(message);
+      return true;
+    } catch (e) {
+      const text = e instanceof SignalError ? `${e.message} (${e.code})` : errorText(e);
+      this.opts.view.notice(`The server refused "${message.type}": ${text}`, "warning");
+      return false;
+    }
+  }
+
   /** Audio levels of received audio, by participant (for the speaker highlight). */
   async remoteAudioLevels(): Promise<Map<string, number>> {
     const levels = new Map<string, number>();
@@ -260,7 +292,10 @@ export class Session {
     });
     publisher.addTracks(this.opts.audio, this.opts.video);
     await publisher.negotiate();
-    for (const track of publisher.tracks()) {
+    // An interpreter's microphone is their booth output: a language channel the server re-routes
+    // on every direction switch. Everyone else speaks on the floor.
+    const channel = this.state.self === null ? "floor" : publishChannel(this.state.self, this.routing);
+    for (const track of publisher.tracks(channel)) {
       if (gen !== this.generation) return;
       const reply = await this.signaller.request({ type: "publish", track });
       if (reply.type === "published") this.state.addOwn(reply.publication);
@@ -314,6 +349,7 @@ export class Session {
     this.inCall = false;
     this.teardownTransports();
     this.state.clearRemote();
+    this.setRouting(null);
     this.opts.view.render();
     this.setConnection("failed", message);
     this.opts.view.notice(
@@ -367,6 +403,10 @@ export class Session {
         return;
       case "offer":
         if (m.transport === "subscriber") this.onSubscriberOffer(m.sdp, m);
+        return;
+      case "routing":
+        this.setRouting(m);
+        this.opts.view.render();
         return;
       case "error":
         console.warn(`dragoman: server error ${m.code}: ${m.message}`);
@@ -495,6 +535,11 @@ export class Session {
     // Only a working call ends an outage: a join whose media never connects keeps counting.
     this.backoff.reset();
     this.setConnection("connected");
+  }
+
+  private setRouting(routing: RoutingMessage | null): void {
+    this.routing = routing;
+    this.opts.view.routingChanged(routing);
   }
 
   private teardownTransports(): void {

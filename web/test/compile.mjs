@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const webDir = join(dirname(fileURLToPath(import.meta.url)), "..");
-const pure = ["jwt", "backoff", "protocol", "callstate", "speaker", "pageparams", "mediaerrors", "signaling"];
+const pure = ["jwt", "backoff", "protocol", "callstate", "speaker", "pageparams", "mediaerrors", "signaling", "mix", "interpretation"];
 // The operator dashboard's pure parts (stream and store only need a WebSocket, faked by the tests).
 const operator = ["model", "series", "grid", "reason", "events", "router", "auth", "format", "store", "stream"];
 

@@ -49,7 +49,7 @@ test("parses quality reports, tolerating unknown levels", () => {
 });
 
 test("unknown types are reported as unknown, not errors", () => {
-  assert.deepEqual(parseServerMessage('{"type":"routing","gains":{}}'), { type: "unknown", rawType: "routing" });
+  assert.deepEqual(parseServerMessage('{"type":"captions","text":"hi"}'), { type: "unknown", rawType: "captions" });
   assert.deepEqual(parseServerMessage('{"type":"speaking","participant":"a"}'), { type: "unknown", rawType: "speaking" });
 });
 
@@ -57,4 +57,52 @@ test("malformed frames throw MalformedMessage", () => {
   for (const bad of ["", "nope", "[]", "42", '{"no":"type"}', '{"type":"offer","transport":"x","sdp":"","tracks":[]}', '{"type":"joined"}', '{"type":"publication_added","publication":{"id":"P","participant":"a","kind":"smell","source":"camera"}}']) {
     assert.throws(() => parseServerMessage(bad), MalformedMessage, bad);
   }
+});
+
+// The two `routing` examples from docs/protocol.md §7.
+const buyerRouting = `{"type": "routing", "participant": "buyer-1", "mode": "simultaneous", "ramp_ms": 300, "routes": [{"publication": "PB_1", "participant": "company-1", "channel": "floor", "gain": 0.2, "priority": "floor"}, {"publication": "PB_5", "participant": "office-1", "channel": "th", "gain": 1.0, "priority": "interpretation"}], "summary": {"listening": "th", "live_channel": "th", "floor_gain": 0.2}}`;
+const officeRouting = `{"type": "routing", "participant": "office-1", "mode": "simultaneous", "ramp_ms": 300, "routes": [{"publication": "PB_1", "participant": "company-1", "channel": "floor", "gain": 0.2, "priority": "floor"}, {"publication": "PB_3", "participant": "interp-1", "channel": "en", "gain": 1.0, "priority": "interpretation"}, {"publication": "PB_7", "participant": "buyer-1", "channel": "floor", "gain": 0.2, "priority": "floor"}], "summary": {"listening": null, "live_channel": "en", "floor_gain": 0.2, "booth": {"pair": ["en", "th"], "output": "th", "input": "en", "on_air": true, "live": true}}}`;
+
+test("parses the documented routing messages (listener and relaying office)", () => {
+  const buyer = parseServerMessage(buyerRouting);
+  assert.deepEqual(buyer, {
+    type: "routing",
+    participant: "buyer-1",
+    mode: "simultaneous",
+    ramp_ms: 300,
+    routes: [
+      { publication: "PB_1", participant: "company-1", channel: "floor", gain: 0.2, priority: "floor" },
+      { publication: "PB_5", participant: "office-1", channel: "th", gain: 1, priority: "interpretation" },
+    ],
+    summary: { listening: "th", live_channel: "th", floor_gain: 0.2 },
+  });
+  const office = parseServerMessage(officeRouting);
+  assert.equal(office.summary.listening, null);
+  assert.deepEqual(office.summary.booth, { pair: ["en", "th"], output: "th", input: "en", on_air: true, live: true, handovers: [] });
+});
+
+test("routing: optional booth fields, handovers, and tolerated oddities", () => {
+  const raw = JSON.parse(officeRouting);
+  raw.summary.booth.output_held_by = "interp-1";
+  raw.summary.booth.handovers = [{ from: "office-2", to: "office-1" }];
+  raw.routes[0].gain = 1.7; // never sent; forced into 0–1
+  raw.routes[1].priority = "something-new";
+  raw.mode = "future-mode";
+  const m = parseServerMessage(JSON.stringify(raw));
+  assert.equal(m.summary.booth.output_held_by, "interp-1");
+  assert.deepEqual(m.summary.booth.handovers, [{ from: "office-2", to: "office-1" }]);
+  assert.equal(m.routes[0].gain, 1);
+  assert.equal(m.routes[1].priority, "floor");
+  assert.equal(m.mode, "consecutive");
+  // An operator's routing: nothing routed, no listening language.
+  const operator = parseServerMessage('{"type":"routing","participant":"op","mode":"simultaneous","ramp_ms":300,"routes":[],"summary":{"listening":null,"live_channel":null,"floor_gain":0}}');
+  assert.deepEqual(operator.routes, []);
+  assert.equal(operator.summary.booth, undefined);
+});
+
+test("routing: malformed entries are refused, not half-used", () => {
+  assert.throws(() => parseServerMessage('{"type":"routing","participant":"a","mode":"simultaneous","ramp_ms":300,"routes":{},"summary":{"floor_gain":1}}'), MalformedMessage);
+  assert.throws(() => parseServerMessage('{"type":"routing","participant":"a","mode":"simultaneous","ramp_ms":300,"routes":[{"publication":"PB_1","participant":"b","channel":"floor","gain":"loud"}],"summary":{"floor_gain":1}}'), MalformedMessage);
+  assert.throws(() => parseServerMessage('{"type":"routing","participant":"a","mode":"simultaneous","ramp_ms":300,"routes":[]}'), MalformedMessage);
+  assert.throws(() => parseServerMessage('{"type":"routing","participant":"a","mode":"simultaneous","ramp_ms":300,"routes":[],"summary":{"floor_gain":1,"booth":{"pair":["en"],"output":"en","input":"floor"}}}'), MalformedMessage);
 });

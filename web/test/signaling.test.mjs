@@ -66,7 +66,8 @@ test("an error reply rejects with its code; pushes and unknown types go to onMes
   const { client, socket, pushed } = await connected();
   const r = client.request({ type: "subscribe", publications: ["PB_404"] });
   socket.serverSends({ type: "publication_added", publication: { id: "PB_3", participant: "x", kind: "audio", source: "microphone" } });
-  socket.serverSends({ type: "routing", whatever: 1 });
+  socket.serverSends({ type: "speaking", whatever: 1 });
+  socket.serverSends({ type: "routing", whatever: 1 }); // a known type, malformed: dropped
   socket.serverSends("not json at all");
   socket.serverSends({ type: "error", code: "rate_limited", message: "slow down" });
   socket.serverSends({ type: "error", id: 1, code: "unknown_publication", message: "no PB_404" });

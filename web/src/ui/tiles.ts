@@ -1,8 +1,9 @@
 /**
  * The in-call tile grid: one tile per participant (self-view first), each with video, name, role,
  * a network-quality badge and, for others, a "hide video" / "show video" toggle. `sync` makes the
- * DOM match a list of views (idempotent: call it after any change); audio plays through one hidden
- * `<audio>` per audio publication.
+ * DOM match a list of views (idempotent: call it after any change). Each audio publication has one
+ * hidden `<audio>`: muted when the Web Audio graph plays the sound (`audiograph.ts`; Chromium needs
+ * the element for the track to flow), playing otherwise.
  *
  * Stable hooks: `.tile[data-participant=ID]` with `.name`, `.role`, `.quality`, `.toggle-video`;
  * `data-speaking`, `data-video` (`live`, `waiting`, `hidden`, `off`, `none`) on the tile.
@@ -65,6 +66,8 @@ export class TileGrid {
   constructor(
     private readonly container: HTMLElement,
     private readonly onToggleVideo: (participant: string, visible: boolean) => void,
+    /** False when the Web Audio graph plays remote audio: the elements stay muted. */
+    private readonly playAudio = true,
   ) {}
 
   /** Makes the grid show exactly these tiles, in this order. */
@@ -200,6 +203,7 @@ export class TileGrid {
       let el = existing.get(pub);
       if (el === undefined) {
         el = h("audio", { autoplay: true, "data-publication": pub });
+        el.muted = !this.playAudio;
         sink.append(el);
       }
       const current = el.srcObject instanceof MediaStream ? el.srcObject.getAudioTracks()[0] : undefined;

@@ -29,8 +29,8 @@ use crate::state::AppState;
 /// A message for one participant, sent after the reply to the request that caused it.
 pub(crate) type Outgoing = (String, ServerMessage);
 
-/// The routing policy's settings. The defaults for now: floor ducked to 20 % under live
-/// interpretation, 300 ms gain ramps. (A server setting can replace this in one place.)
+/// The routing policy's settings, from the server configuration (`floor_duck_gain`, `gain_ramp_ms`;
+/// validated at start, so the fallback to the policy's defaults never happens in practice).
 fn routing_config(state: &AppState) -> RoutingConfig {
     RoutingConfig::new(state.config.floor_duck_gain, state.config.gain_ramp_ms).unwrap_or_default()
 }
