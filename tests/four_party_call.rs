@@ -40,16 +40,6 @@ fn publication(publications: &Publications, participant: &str, kind: TrackKind) 
         .clone()
 }
 
-/// Every publication with packets in a report.
-fn receiving(report: &Report) -> BTreeSet<String> {
-    report
-        .received
-        .iter()
-        .filter(|r| r.packets > 0)
-        .map(|r| r.publication.clone())
-        .collect()
-}
-
 fn packets(report: &Report, publication: &str) -> u64 {
     report.received(publication).map_or(0, |r| r.packets)
 }
