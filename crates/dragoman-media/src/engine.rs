@@ -739,18 +739,17 @@ impl MediaEngine {
     /// Advance time: run every peer whose timer is due, deferred keyframe requests, layer choices.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        let due: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.next_timeout <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(peer) = self.peers.get_mut(&id) {
-                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    tracing::warn!(peer = %id, error = %e, "timeout handling failed");
-                }
-                self.mark_dirty(id);
+        // Walk the peers in place (no list of due ones): this runs after nearly every packet.
+        for (id, peer) in &mut self.peers {
+            if peer.next_timeout > now {
+                continue;
+            }
+            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                tracing::warn!(peer = %id, error = %e, "timeout handling failed");
+            }
+            if !peer.needs_poll {
+                peer.needs_poll = true;
+                self.dirty.push(*id);
             }
         }
         self.send_deferred_keyframe_requests();

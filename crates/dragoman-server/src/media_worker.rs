@@ -160,6 +160,9 @@ async fn run(
                             Err(_) => break,
                         }
                     }
+                    // str0m releases written packets only when time is handed to it: do it now
+                    // rather than after another pass through the loop.
+                    state.engine.handle_timeout(Instant::now());
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {}
