@@ -122,6 +122,8 @@ struct Previous {
     bytes_rx: u64,
     bytes_tx: u64,
     frames: u64,
+    /// NACKs and PLIs sent to the client (about its uplink) and received from it (downlink).
+    feedback: [u64; 4],
 }
 
 #[derive(Debug, Default)]
@@ -451,10 +453,22 @@ fn sample_call(
                 }
                 p.frozen = frozen;
             }
+            let feedback = [
+                f.up.ingress_nacks,
+                f.up.ingress_plis,
+                f.down.egress_nacks,
+                f.down.egress_plis,
+            ];
+            let before = p.previous.map_or(feedback, |x| x.feedback);
+            let delta = |i: usize| feedback[i].saturating_sub(before[i]);
+            state
+                .metrics
+                .count_feedback(delta(0), delta(1), delta(2), delta(3));
             p.previous = Some(Previous {
                 bytes_rx: f.up.bytes_rx,
                 bytes_tx: f.down.bytes_tx,
                 frames,
+                feedback,
             });
             let rtt_ms = f.down.rtt.or(f.up.rtt).map(|d| d.as_secs_f64() * 1000.0);
             let up_loss = f.up.ingress_loss.map(|l| f64::from(l) * 100.0);

@@ -37,6 +37,8 @@ pub struct Metrics {
     rtt: Histogram,
     jitter: Histogram,
     loss: Histogram,
+    nacks: IntCounterVec,
+    plis: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -207,6 +209,18 @@ impl Metrics {
                 "Packet loss of a participant's worse direction (0-1), sampled once a second.",
                 vec![0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
             ),
+            nacks: counter_vec(
+                &r,
+                "dragoman_nacks_total",
+                "NACKs: sent to publishers about lost uplink packets, received from subscribers.",
+                "direction",
+            ),
+            plis: counter_vec(
+                &r,
+                "dragoman_plis_total",
+                "Picture loss indications: sent to publishers, received from subscribers.",
+                "direction",
+            ),
             registry: r,
         };
         for code in ErrorCode::ALL {
@@ -214,6 +228,10 @@ impl Metrics {
         }
         for reason in DropReason::ALL {
             metrics.dropped.with_label_values(&[reason.as_str()]);
+        }
+        for direction in ["sent", "received"] {
+            metrics.nacks.with_label_values(&[direction]);
+            metrics.plis.with_label_values(&[direction]);
         }
         metrics
     }
@@ -234,6 +252,24 @@ impl Metrics {
         if let Some(loss) = loss_percent {
             self.loss.observe(loss / 100.0);
         }
+    }
+
+    /// NACKs and PLIs since the previous health sample of one participant.
+    pub fn count_feedback(
+        &self,
+        nacks_sent: u64,
+        plis_sent: u64,
+        nacks_received: u64,
+        plis_received: u64,
+    ) {
+        self.nacks.with_label_values(&["sent"]).inc_by(nacks_sent);
+        self.plis.with_label_values(&["sent"]).inc_by(plis_sent);
+        self.nacks
+            .with_label_values(&["received"])
+            .inc_by(nacks_received);
+        self.plis
+            .with_label_values(&["received"])
+            .inc_by(plis_received);
     }
 
     pub fn signaling_error(&self, code: ErrorCode) {
