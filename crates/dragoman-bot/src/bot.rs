@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dragoman_signal::protocol::{
     ClientMessage, ParticipantInfo, PublicationInfo, RequestId, ServerMessage, SubscribedTrack,
-    TransportKind,
+    TrackKind, TransportKind,
 };
 use dragoman_signal::routing::{Channel, SubscriberRouting};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -14,15 +14,16 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use webrtc::peer_connection::RTCSessionDescription;
 
-use crate::config::BotConfig;
+use crate::config::{BotConfig, MediaMode};
 use crate::error::BotError;
 use crate::media::Clip;
 use crate::peer::Peer;
-use crate::publisher::{self, SendOptions};
+use crate::publisher::{self, SendOptions, TrackMedia};
 use crate::report::{Report, RoutingRecord, SignalEvent};
 use crate::sdp;
 use crate::signaling::{self, Expect, Inbound, SignalClient};
 use crate::state::Shared;
+use crate::synthetic::{SyntheticReceive, SyntheticStats};
 
 /// How often the `wait_*` helpers look again.
 const POLL: Duration = Duration::from_millis(20);
@@ -71,14 +72,29 @@ impl Bot {
     /// `config.timeouts`; on any failure the half-built bot is torn down and the error returned.
     pub async fn join(config: BotConfig) -> Result<Bot, BotError> {
         config.validate()?;
-        let mut clips = Vec::new();
-        if config.publish.audio {
-            clips.push(Arc::new(Clip::opus()?));
-        }
-        if config.publish.video {
-            clips.push(Arc::new(Clip::vp8()?));
+        let mut media = Vec::new();
+        for (wanted, kind) in [
+            (config.publish.audio, TrackKind::Audio),
+            (config.publish.video, TrackKind::Video),
+        ] {
+            if !wanted {
+                continue;
+            }
+            media.push((
+                kind,
+                match &config.media {
+                    MediaMode::Clip => TrackMedia::Clip(Arc::new(Clip::for_kind(kind)?)),
+                    MediaMode::Synthetic(synthetic) => TrackMedia::Synthetic {
+                        media: synthetic.clone(),
+                        track_id: synthetic.probe.next_track_id(),
+                    },
+                },
+            ));
         }
         let shared = Shared::new();
+        if let MediaMode::Synthetic(synthetic) = &config.media {
+            shared.lock().synthetic_rx = Some(SyntheticReceive::new(Arc::clone(&synthetic.probe)));
+        }
         let connection = signaling::connect(
             &config.url,
             config.timeouts.connect,
@@ -135,16 +151,16 @@ impl Bot {
             tasks,
             left: false,
         };
-        if let Err(e) = bot.start(clips).await {
+        if let Err(e) = bot.start(media).await {
             bot.shutdown().await;
             return Err(e);
         }
         Ok(bot)
     }
 
-    async fn start(&mut self, clips: Vec<Arc<Clip>>) -> Result<(), BotError> {
-        if !clips.is_empty() {
-            self.publish(clips).await?;
+    async fn start(&mut self, media: Vec<(TrackKind, TrackMedia)>) -> Result<(), BotError> {
+        if !media.is_empty() {
+            self.publish(media).await?;
         }
         let wanted: Vec<String> = {
             let state = self.shared.lock();
@@ -168,7 +184,7 @@ impl Bot {
 
     /// Negotiate the publisher transport, publish each track, wait for the transport to connect
     /// and start sending.
-    async fn publish(&mut self, clips: Vec<Arc<Clip>>) -> Result<(), BotError> {
+    async fn publish(&mut self, media: Vec<(TrackKind, TrackMedia)>) -> Result<(), BotError> {
         let timeouts = self.config.timeouts;
         let (keyframe_tx, keyframe_rx) = mpsc::unbounded_channel();
         let peer = Arc::new(
@@ -188,8 +204,8 @@ impl Bot {
             )));
 
         let mut tracks = Vec::new();
-        for clip in clips {
-            tracks.push(publisher::add_track(&peer, clip, &self.shared).await?);
+        for (kind, media) in media {
+            tracks.push(publisher::add_track(&peer, kind, media, &self.shared).await?);
         }
         let offer = peer
             .pc
@@ -304,6 +320,12 @@ impl Bot {
     /// A snapshot of everything measured so far.
     pub fn report(&self) -> Report {
         self.shared.report()
+    }
+
+    /// With synthetic media: what the bot sent and received in the probe's measurement window,
+    /// and the forwarding latency of what it received. `None` with clips.
+    pub fn synthetic_stats(&self) -> Option<SyntheticStats> {
+        self.shared.lock().synthetic_stats()
     }
 
     /// Change the share of outgoing RTP packets dropped on purpose (0.0 to below 1.0), at once.

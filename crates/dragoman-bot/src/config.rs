@@ -8,6 +8,7 @@ use std::time::Duration;
 use dragoman_signal::protocol::PublicationInfo;
 
 use crate::error::BotError;
+use crate::synthetic::SyntheticMedia;
 
 /// Which tracks the bot publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,17 @@ impl FromStr for SubscribeSpec {
     }
 }
 
+/// What the published tracks carry.
+#[derive(Debug, Clone, Default)]
+pub enum MediaMode {
+    /// The embedded Opus and VP8 clips, looped (decodable by a browser).
+    #[default]
+    Clip,
+    /// Generated packets stamped with their send time, for load measurement (see
+    /// [`crate::synthetic`]); received stamps are measured too.
+    Synthetic(SyntheticMedia),
+}
+
 /// Upper bounds of the bot's waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -163,6 +175,8 @@ pub struct BotConfig {
     /// Channel announced for the audio track: `floor` (the default) or, for an interpreter, a
     /// language code (the booth output; the server re-routes it on a direction switch).
     pub audio_channel: String,
+    /// Clips (the default) or synthetic, time-stamped media.
+    pub media: MediaMode,
     /// Keep-alive `ping` period on the signaling socket; `None` sends none.
     pub ping_interval: Option<Duration>,
     pub timeouts: Timeouts,
@@ -180,6 +194,7 @@ impl BotConfig {
             loss_seed: None,
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             audio_channel: "floor".into(),
+            media: MediaMode::Clip,
             ping_interval: Some(Duration::from_secs(15)),
             timeouts: Timeouts::default(),
         }
@@ -211,6 +226,12 @@ impl BotConfig {
         self
     }
 
+    /// Publish synthetic, time-stamped media instead of the clips, and measure what arrives.
+    pub fn with_synthetic_media(mut self, media: SyntheticMedia) -> Self {
+        self.media = MediaMode::Synthetic(media);
+        self
+    }
+
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
         self
@@ -235,6 +256,9 @@ impl BotConfig {
                 "bind to a concrete address (webrtc-rs skips loopback when expanding a wildcard)"
                     .into(),
             ));
+        }
+        if let MediaMode::Synthetic(media) = &self.media {
+            media.validate()?;
         }
         Ok(())
     }

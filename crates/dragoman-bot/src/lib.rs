@@ -31,6 +31,7 @@ mod bot;
 pub mod config;
 pub mod error;
 pub mod keyframe;
+pub mod load;
 pub mod media;
 mod peer;
 mod publisher;
@@ -40,9 +41,10 @@ pub mod sdp;
 mod signaling;
 mod state;
 pub mod stats;
+pub mod synthetic;
 
 pub use bot::Bot;
-pub use config::{BotConfig, PublishSpec, SubscribeSpec, Timeouts};
+pub use config::{BotConfig, MediaMode, PublishSpec, SubscribeSpec, Timeouts};
 pub use error::BotError;
 pub use report::{
     PublishedTrackReport, ReceiveSpan, ReceivedPublicationReport, Report, RoutingRecord,

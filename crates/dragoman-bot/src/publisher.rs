@@ -25,10 +25,23 @@ use crate::keyframe::{KeyframeRequest, RequestKind};
 use crate::media::{Clip, FramePacketizer};
 use crate::peer::{Peer, opus_codec, vp8_codec};
 use crate::report::PublishedTrackReport;
-use crate::state::{PublishedTrack, Shared};
+use crate::state::{PublishedTrack, SentCounts, Shared};
+use crate::synthetic::{self, SyntheticMedia, SyntheticStream};
 
 /// If sending falls this far behind the clip's clock, it skips ahead instead of bursting.
 const MAX_LAG: Duration = Duration::from_millis(500);
+
+/// What a track sends.
+#[derive(Debug, Clone)]
+pub(crate) enum TrackMedia {
+    /// A looped clip.
+    Clip(Arc<Clip>),
+    /// Generated, time-stamped packets; the track's number in the run.
+    Synthetic {
+        media: SyntheticMedia,
+        track_id: u32,
+    },
+}
 
 /// One of the bot's own tracks.
 pub(crate) struct LocalTrack {
@@ -37,7 +50,7 @@ pub(crate) struct LocalTrack {
     pub ssrc: u32,
     pub track: Arc<TrackLocalStaticRTP>,
     pub transceiver: Arc<dyn RtpTransceiver>,
-    pub clip: Arc<Clip>,
+    pub media: TrackMedia,
     /// Index into the state's `published`.
     pub index: usize,
     pub mid: Option<String>,
@@ -71,13 +84,14 @@ impl LocalTrack {
     }
 }
 
-/// Add a send-only transceiver for the clip's track to the publisher connection.
+/// Add a send-only transceiver for a track of `kind` to the publisher connection.
 pub(crate) async fn add_track(
     peer: &Peer,
-    clip: Arc<Clip>,
+    kind: TrackKind,
+    media: TrackMedia,
     shared: &Shared,
 ) -> Result<LocalTrack, BotError> {
-    let (kind, rtc_kind, source, codec, name) = match clip.kind {
+    let (kind, rtc_kind, source, codec, name) = match kind {
         TrackKind::Audio => (
             TrackKind::Audio,
             RtpCodecKind::Audio,
@@ -146,6 +160,13 @@ pub(crate) async fn add_track(
                 last_packet_ms: None,
             },
             keyframe_wanted: false,
+            synthetic: match &media {
+                TrackMedia::Synthetic { track_id, .. } => Some(SentCounts {
+                    track_id: *track_id,
+                    ..SentCounts::default()
+                }),
+                TrackMedia::Clip(_) => None,
+            },
         });
         state.published.len() - 1
     };
@@ -155,7 +176,7 @@ pub(crate) async fn add_track(
         ssrc,
         track,
         transceiver,
-        clip,
+        media,
         index,
         mid: None,
         payload_type: None,
@@ -234,7 +255,55 @@ pub(crate) struct SendOptions {
     pub seed: u64,
 }
 
-/// Send the track's clip in a loop, paced by the frames' durations, until `stop` turns true.
+/// What one frame's sending did.
+#[derive(Debug, Default)]
+struct FrameCounts {
+    sent: u64,
+    bytes: u64,
+    dropped: u64,
+    errors: u64,
+    /// Synthetic media: packets sent with a send time in the measurement window.
+    in_window: u64,
+    keyframe: bool,
+    forced: bool,
+}
+
+/// Take the track's pending keyframe request, if any.
+fn take_keyframe_request(shared: &Shared, index: usize) -> bool {
+    shared
+        .lock()
+        .published
+        .get_mut(index)
+        .is_some_and(|t| std::mem::take(&mut t.keyframe_wanted))
+}
+
+fn record_frame(shared: &Shared, index: usize, kind: TrackKind, counts: &FrameCounts) {
+    let now = shared.now_ms();
+    if let Some(t) = shared.lock().published.get_mut(index) {
+        let r = &mut t.report;
+        r.packets_sent += counts.sent;
+        r.bytes_sent += counts.bytes;
+        r.packets_dropped += counts.dropped;
+        r.write_errors += counts.errors;
+        r.frames_sent += 1;
+        if kind == TrackKind::Video && counts.keyframe {
+            r.keyframes_sent += 1;
+        }
+        if counts.forced {
+            r.keyframes_forced += 1;
+        }
+        if counts.sent > 0 {
+            r.first_packet_ms.get_or_insert(now);
+            r.last_packet_ms = Some(now);
+        }
+        if let Some(synthetic) = &mut t.synthetic {
+            synthetic.total += counts.sent;
+            synthetic.in_window += counts.in_window;
+        }
+    }
+}
+
+/// Send the track's media in a loop, paced by the frames' durations, until `stop` turns true.
 /// Waits for the transport to connect first.
 pub(crate) async fn run_sender(
     shared: Arc<Shared>,
@@ -255,24 +324,54 @@ pub(crate) async fn run_sender(
         }
         _ = stop.wait_for(|s| *s) => return,
     }
-    let clip = Arc::clone(&track.clip);
-    let mut packetizer = FramePacketizer::for_clip(&clip, track.ssrc, payload_type);
+    info!(kind = ?track.kind, ssrc = track.ssrc, mid = ?track.mid, "sending");
+    match track.media.clone() {
+        TrackMedia::Clip(clip) => {
+            send_clip(&shared, &track, &clip, payload_type, options, stop).await;
+        }
+        TrackMedia::Synthetic { media, track_id } => {
+            let stream =
+                SyntheticStream::new(track.kind, track.ssrc, payload_type, track_id, &media);
+            send_synthetic(&shared, &track, &media, stream, options, stop).await;
+        }
+    }
+    debug!(kind = ?track.kind, "sender stopped");
+}
+
+/// Wait for the next frame's time (skipping ahead when far behind); false when stopped.
+async fn pace(deadline: &mut Instant, step: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    *deadline += step;
+    let lag = Instant::now().saturating_duration_since(*deadline);
+    if lag > MAX_LAG {
+        *deadline = Instant::now();
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(*deadline) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+async fn send_clip(
+    shared: &Shared,
+    track: &LocalTrack,
+    clip: &Clip,
+    payload_type: u8,
+    options: SendOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut packetizer = FramePacketizer::for_clip(clip, track.ssrc, payload_type);
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut next = 0usize;
     let mut deadline = Instant::now();
-    info!(kind = ?track.kind, ssrc = track.ssrc, mid = ?track.mid, "sending");
     loop {
-        let wanted = shared
-            .lock()
-            .published
-            .get_mut(track.index)
-            .is_some_and(|t| std::mem::take(&mut t.keyframe_wanted));
-        let mut forced = false;
+        let wanted = take_keyframe_request(shared, track.index);
+        let mut counts = FrameCounts::default();
         if wanted && clip.kind == TrackKind::Video && !clip.frames[next].keyframe {
             next = clip.keyframe_at_or_before(next);
-            forced = true;
+            counts.forced = true;
         }
         let frame = &clip.frames[next];
+        counts.keyframe = frame.keyframe;
         let packets = match packetizer.packetize(frame) {
             Ok(packets) => packets,
             Err(e) => {
@@ -280,54 +379,86 @@ pub(crate) async fn run_sender(
                 return;
             }
         };
-        let (mut sent, mut bytes, mut dropped, mut errors) = (0u64, 0u64, 0u64, 0u64);
         let uplink_loss = *options.uplink_loss.borrow();
         for packet in packets {
             if uplink_loss > 0.0 && rng.random::<f64>() < uplink_loss {
-                dropped += 1;
+                counts.dropped += 1;
                 continue;
             }
             let len = packet.payload.len() as u64;
             match track.track.write_rtp(packet).await {
                 Ok(()) => {
-                    sent += 1;
-                    bytes += len;
+                    counts.sent += 1;
+                    counts.bytes += len;
                 }
                 Err(e) => {
-                    errors += 1;
+                    counts.errors += 1;
                     debug!(kind = ?track.kind, "write_rtp: {e}");
                 }
             }
         }
-        let now = shared.now_ms();
-        if let Some(t) = shared.lock().published.get_mut(track.index) {
-            let r = &mut t.report;
-            r.packets_sent += sent;
-            r.bytes_sent += bytes;
-            r.packets_dropped += dropped;
-            r.write_errors += errors;
-            r.frames_sent += 1;
-            if clip.kind == TrackKind::Video && frame.keyframe {
-                r.keyframes_sent += 1;
-            }
-            if forced {
-                r.keyframes_forced += 1;
-            }
-            if sent > 0 {
-                r.first_packet_ms.get_or_insert(now);
-                r.last_packet_ms = Some(now);
-            }
-        }
-        deadline += clip.frame_duration(frame);
+        record_frame(shared, track.index, clip.kind, &counts);
         next = (next + 1) % clip.frames.len();
-        let lag = Instant::now().saturating_duration_since(deadline);
-        if lag > MAX_LAG {
-            deadline = Instant::now();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = stop.wait_for(|s| *s) => break,
+        if !pace(&mut deadline, clip.frame_duration(frame), &mut stop).await {
+            break;
         }
     }
-    debug!(kind = ?track.kind, "sender stopped");
+}
+
+async fn send_synthetic(
+    shared: &Shared,
+    track: &LocalTrack,
+    media: &SyntheticMedia,
+    mut stream: SyntheticStream,
+    options: SendOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let video = track.kind == TrackKind::Video;
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut deadline = Instant::now();
+    let mut last_keyframe: Option<Instant> = None;
+    loop {
+        let wanted = take_keyframe_request(shared, track.index);
+        let due = match (last_keyframe, media.keyframe_interval) {
+            (None, _) => true,
+            (Some(at), Some(interval)) => at.elapsed() >= interval,
+            (Some(_), None) => false,
+        };
+        let mut counts = FrameCounts {
+            keyframe: video && (wanted || due),
+            forced: video && wanted,
+            ..FrameCounts::default()
+        };
+        if counts.keyframe {
+            last_keyframe = Some(Instant::now());
+        }
+        let uplink_loss = *options.uplink_loss.borrow();
+        for index in 0..stream.packets_per_frame() {
+            let sent_ns = synthetic::clock_ns();
+            let packet = stream.packet(index, counts.keyframe, sent_ns);
+            if uplink_loss > 0.0 && rng.random::<f64>() < uplink_loss {
+                counts.dropped += 1;
+                continue;
+            }
+            let len = packet.payload.len() as u64;
+            match track.track.write_rtp(packet).await {
+                Ok(()) => {
+                    counts.sent += 1;
+                    counts.bytes += len;
+                    if media.probe.in_window(sent_ns) {
+                        counts.in_window += 1;
+                    }
+                }
+                Err(e) => {
+                    counts.errors += 1;
+                    debug!(kind = ?track.kind, "write_rtp: {e}");
+                }
+            }
+        }
+        stream.end_frame();
+        record_frame(shared, track.index, track.kind, &counts);
+        if !pace(&mut deadline, stream.frame_duration(), &mut stop).await {
+            break;
+        }
+    }
 }

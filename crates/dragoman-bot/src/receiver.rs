@@ -9,6 +9,7 @@ use tracing::{debug, info};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::state::Shared;
+use crate::synthetic;
 
 fn track_kind(kind: RtpCodecKind) -> Option<TrackKind> {
     match kind {
@@ -32,8 +33,12 @@ pub(crate) async fn read_track(shared: Arc<Shared>, track: Arc<dyn TrackRemote>)
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
+                let now_ns = synthetic::clock_ns();
                 let now = shared.now_ms();
                 let mut state = shared.lock();
+                if let Some(rx) = state.synthetic_rx.as_mut() {
+                    rx.on_payload(kind, &packet.payload, now_ns);
+                }
                 if mid.is_none() {
                     mid = state
                         .routing

@@ -17,6 +17,7 @@ use crate::report::{
     SPAN_GAP_MS, SignalEvent, SignalEventKind, StateChange, SubscriptionWindow, TransportReport,
 };
 use crate::stats::{SequenceCounts, SequenceTracker};
+use crate::synthetic::{SentTrack, SyntheticReceive, SyntheticStats};
 
 /// At most this many keyframe-request times are kept per track.
 const MAX_KEYFRAME_REQUEST_TIMES: usize = 1000;
@@ -74,6 +75,16 @@ pub(crate) struct PublishedTrack {
     pub report: PublishedTrackReport,
     /// A keyframe request arrived and the sender has not acted on it yet.
     pub keyframe_wanted: bool,
+    /// Synthetic media only: the track's number and what it sent in the measurement window.
+    pub synthetic: Option<SentCounts>,
+}
+
+/// What a synthetic track sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SentCounts {
+    pub track_id: u32,
+    pub in_window: u64,
+    pub total: u64,
 }
 
 /// One publication of others, as received.
@@ -177,6 +188,8 @@ pub(crate) struct State {
     pub routing_records: Vec<RoutingRecord>,
     /// Set when the signaling socket is gone.
     pub closed: Option<String>,
+    /// Synthetic media only: what arrived of it.
+    pub synthetic_rx: Option<SyntheticReceive>,
 }
 
 impl State {
@@ -431,13 +444,25 @@ impl State {
             self.unattributed_packets += 1;
             return;
         };
-        let Some(publication) = self.routing.mid_to_publication.get(mid).cloned() else {
+        let Some(publication) = self.routing.mid_to_publication.get(mid) else {
             self.unattributed_packets += 1;
             return;
         };
-        let entry = self.received_entry(&publication);
+        // Per packet: no allocation once the publication's entry exists.
+        if !self.received.contains_key(publication.as_str()) {
+            let info = self.publications.get(publication).cloned();
+            self.received.insert(
+                publication.clone(),
+                ReceivedPublication::new(publication, info.as_ref()),
+            );
+        }
+        let Some(entry) = self.received.get_mut(publication.as_str()) else {
+            return;
+        };
         let report = &mut entry.report;
-        report.mid = Some(mid.to_owned());
+        if report.mid.as_deref() != Some(mid) {
+            report.mid = Some(mid.to_owned());
+        }
         if report.kind.is_none() {
             report.kind = kind;
         }
@@ -496,6 +521,41 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The synthetic tracks' numbers and what each sent in the window.
+    pub fn synthetic_sent(&self) -> Vec<(u32, u64)> {
+        self.published
+            .iter()
+            .filter_map(|t| t.synthetic.map(|c| (c.track_id, c.in_window)))
+            .collect()
+    }
+
+    /// The synthetic-media measurement so far (`None` when the bot sends clips).
+    pub fn synthetic_stats(&self) -> Option<SyntheticStats> {
+        let rx = self.synthetic_rx.as_ref()?;
+        let sent = self
+            .published
+            .iter()
+            .filter_map(|t| {
+                t.synthetic.map(|c| SentTrack {
+                    track_id: c.track_id,
+                    kind: t.report.kind,
+                    publication: t.report.publication.clone(),
+                    packets_in_window: c.in_window,
+                    packets_total: c.total,
+                })
+            })
+            .collect();
+        let (received, [latency_audio, latency_video, latency_late], unstamped) = rx.snapshot();
+        Some(SyntheticStats {
+            sent,
+            received,
+            latency_audio,
+            latency_video,
+            latency_late,
+            unstamped,
+        })
     }
 
     /// A keyframe request (PLI or FIR) for `ssrc` arrived. Returns whether it named one of the
@@ -725,6 +785,7 @@ mod tests {
                 last_packet_ms: None,
             },
             keyframe_wanted: false,
+            synthetic: None,
         });
         assert!(state.keyframe_requested(77, false, 5));
         assert!(state.keyframe_requested(77, true, 9));

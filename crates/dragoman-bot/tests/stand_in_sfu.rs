@@ -305,3 +305,82 @@ async fn the_command_line_writes_a_report() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_media_is_stamped_and_counted_in_the_window() {
+    use dragoman_bot::synthetic::{Probe, SyntheticMedia, clock_ns};
+
+    let sfu = support::start().await;
+    let probe = Probe::new();
+    let mut media = SyntheticMedia::new(std::sync::Arc::clone(&probe));
+    // The stand-in asks for a keyframe once, possibly before bob's transport is up; like the
+    // clip, send one every second anyway.
+    media.keyframe_interval = Some(Duration::from_secs(1));
+    let mut alice = Bot::join(
+        config(&sfu.url, "alice")
+            .with_subscribe(SubscribeSpec::None)
+            .with_synthetic_media(media.clone()),
+    )
+    .await
+    .expect("alice joins");
+    let video = publication_of(&alice, TrackKind::Video);
+    let mut bob = Bot::join(
+        config(&sfu.url, "bob")
+            .with_publish(PublishSpec::NONE)
+            .with_subscribe(SubscribeSpec::All)
+            .with_synthetic_media(media),
+    )
+    .await
+    .expect("bob joins");
+    // The stand-in forwards video from a keyframe on.
+    bob.wait_until("synthetic video keyframe at bob", WAIT, |r| {
+        r.received(&video.id).is_some_and(|v| v.keyframes >= 1)
+    })
+    .await
+    .expect("video flows");
+
+    let start = clock_ns() + 200_000_000;
+    probe.set_window(start, start + 1_000_000_000);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+
+    let sent = alice
+        .synthetic_stats()
+        .expect("alice sends synthetic media");
+    let got = bob.synthetic_stats().expect("bob measures synthetic media");
+    assert!(
+        alice
+            .report()
+            .published_kind(TrackKind::Video)
+            .is_some_and(|t| t.pli_received >= 1 && t.keyframes_forced >= 1)
+    );
+    assert_eq!(sent.sent.len(), 2);
+    assert_eq!(got.unstamped, 0);
+    for track in &sent.sent {
+        // 50 audio packets/s, 180 video packets/s, for one second.
+        let (low, high) = match track.kind {
+            TrackKind::Audio => (45, 55),
+            TrackKind::Video => (170, 190),
+        };
+        assert!((low..=high).contains(&track.packets_in_window), "{track:?}");
+        let received = got
+            .received
+            .iter()
+            .find(|r| r.track_id == track.track_id)
+            .unwrap_or_else(|| panic!("nothing of {track:?} at bob"));
+        assert_eq!(
+            received.unique_in_window, track.packets_in_window,
+            "{received:?}"
+        );
+        assert_eq!(received.duplicates_in_window, 0);
+    }
+    let in_window = got.latency_audio.count() + got.latency_video.count();
+    assert_eq!(
+        in_window,
+        sent.sent.iter().map(|t| t.packets_in_window).sum::<u64>()
+    );
+    // Loopback through a webrtc-rs relay: well under a second.
+    assert!(got.latency_video.quantile(0.5) < 200_000_000);
+
+    bob.leave().await.expect("bob leaves");
+    alice.leave().await.expect("alice leaves");
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Measured load runs of `dragoman-bot load` against a fresh release `dragoman serve` on loopback.
+#
+#   crates/dragoman-bot/load/run-load.sh [CALLS...]         # default: 2 5 10
+#
+# Environment:
+#   DURATION=20s   measurement window per run     RATE=2         calls started per second
+#   SETTLE=3s      wait after the ramp            OUT=target/load   reports and server logs
+#   BUILD=1        build the release binaries first (0 to skip)
+#   BASELINE=4     first run the generator's floor: this many bot pairs connected straight to
+#                  each other (no SFU), on the generator's CPU (0 to skip)
+#   PIN=auto       auto: with 2+ CPUs pin the SFU to CPU 0 and the generator to CPU 1 (taskset);
+#                  0: no pinning
+#
+# One server per run (fresh process, so its memory and CPU belong to that run only), on
+# 127.0.0.1 with ephemeral ports; the script reads the ports from the server's first line. Every
+# run is bounded (the load tool's own deadline, and `timeout` around it); the server is stopped by
+# its pid when the run ends or the script exits.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+cd "$root"
+duration=${DURATION:-20s}
+rate=${RATE:-2}
+settle=${SETTLE:-3s}
+out=${OUT:-target/load}
+pin=${PIN:-auto}
+secret="load-secret-$$"
+calls_list=("$@")
+[ ${#calls_list[@]} -gt 0 ] || calls_list=(2 5 10)
+mkdir -p "$out"
+
+if [ "${BUILD:-1}" = 1 ]; then
+  cargo build --release --bin dragoman --bin dragoman-bot
+fi
+server_bin=target/release/dragoman
+bot_bin=target/release/dragoman-bot
+
+sfu_pin=()
+gen_pin=()
+if [ "$pin" = auto ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  sfu_pin=(taskset -c 0)
+  gen_pin=(taskset -c 1)
+  echo "pinning: SFU on CPU 0, load generator on CPU 1"
+else
+  echo "pinning: none"
+fi
+
+if [ "${BASELINE:-4}" != 0 ]; then
+  echo "== baseline: ${BASELINE:-4} direct bot pairs, no SFU"
+  timeout 300 "${gen_pin[@]}" "$bot_bin" baseline --pairs "${BASELINE:-4}" --duration "$duration" \
+    --report "$out/baseline.json"
+fi
+
+server_pid=
+stop_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=
+}
+trap stop_server EXIT
+
+for calls in "${calls_list[@]}"; do
+  log="$out/server-$calls.log"
+  history="$out/history-$calls.sqlite"
+  rm -f "$history"
+  "${sfu_pin[@]}" "$server_bin" serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
+    --secret "$secret" --history "$history" >"$log" 2>&1 &
+  server_pid=$!
+  http=
+  for _ in $(seq 100); do
+    http=$(sed -n 's/^dragoman ready: http=\([^ ]*\) .*/\1/p' "$log" | head -1)
+    [ -n "$http" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$http" ] || { echo "the server did not start"; cat "$log"; exit 1; }
+  echo "== $calls calls against pid $server_pid at $http"
+  timeout 900 "${gen_pin[@]}" "$bot_bin" load \
+    --url "ws://$http/v1/signal" --secret "$secret" --sfu-pid "$server_pid" \
+    --calls "$calls" --rate "$rate" --settle "$settle" --duration "$duration" \
+    --call-prefix "load$calls" --report "$out/load-$calls.json"
+  stop_server
+done
+echo "reports in $out/"
