@@ -418,6 +418,11 @@ async fn send_synthetic(
     let mut deadline = Instant::now();
     let mut last_keyframe: Option<Instant> = None;
     loop {
+        let lag = Instant::now().saturating_duration_since(deadline);
+        media.probe.note_send_lag(
+            synthetic::clock_ns(),
+            u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX),
+        );
         let wanted = take_keyframe_request(shared, track.index);
         let due = match (last_keyframe, media.keyframe_interval) {
             (None, _) => true,

@@ -90,6 +90,8 @@ pub struct Probe {
     next_track: AtomicU32,
     /// The highest latency of the packets sent in each [`TIMELINE_SLOT`] of the window.
     timeline: OnceLock<Vec<AtomicU64>>,
+    /// How late frames were sent against their schedule (ns), in the window.
+    send_lag: std::sync::Mutex<Histogram>,
 }
 
 /// The width of one slot of the latency timeline.
@@ -104,6 +106,7 @@ impl Probe {
             window_end: AtomicU64::new(u64::MAX),
             next_track: AtomicU32::new(1),
             timeline: OnceLock::new(),
+            send_lag: std::sync::Mutex::new(Histogram::new()),
         })
     }
 
@@ -131,6 +134,25 @@ impl Probe {
         if let Some(max) = timeline.get(slot) {
             max.fetch_max(latency_ns, Ordering::Relaxed);
         }
+    }
+
+    /// A frame due at some time was sent `lag_ns` later, at `now_ns`.
+    pub fn note_send_lag(&self, now_ns: u64, lag_ns: u64) {
+        if self.in_window(now_ns) {
+            self.send_lag
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .record(lag_ns);
+        }
+    }
+
+    /// How late the window's frames were sent against their schedule, in ns. A generator that
+    /// falls behind catches up in bursts, which an SFU must absorb.
+    pub fn send_lag(&self) -> Histogram {
+        self.send_lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The highest latency (ns) per [`TIMELINE_SLOT`] of the window, by send time.

@@ -52,8 +52,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let http_addr = listener
         .local_addr()
         .map_err(|e| StartError::Http(config.http, e))?;
-    let udp =
-        std::net::UdpSocket::bind(config.media).map_err(|e| StartError::Media(config.media, e))?;
+    let udp = bind_media_socket(config.media).map_err(|e| StartError::Media(config.media, e))?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let worker = MediaWorker::start(
         udp,
@@ -122,6 +121,33 @@ impl RunningServer {
         self.quality.abort();
         tracing::info!("stopped");
     }
+}
+
+/// Kernel socket buffer the media socket asks for. The default (~200 KB, under 100 full datagrams)
+/// overflows in bursts at around ten calls; the kernel caps the request at `net.core.rmem_max`.
+const MEDIA_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Bind the media UDP socket with large send and receive buffers.
+fn bind_media_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    for (what, result) in [
+        ("receive", socket.set_recv_buffer_size(MEDIA_SOCKET_BUFFER)),
+        ("send", socket.set_send_buffer_size(MEDIA_SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not enlarge the media socket's {what} buffer");
+        }
+    }
+    socket.bind(&addr.into())?;
+    let socket: std::net::UdpSocket = socket.into();
+    tracing::info!(
+        receive_buffer = socket2::SockRef::from(&socket)
+            .recv_buffer_size()
+            .unwrap_or(0),
+        "media socket bound"
+    );
+    Ok(socket)
 }
 
 async fn log_media_events(mut events: mpsc::UnboundedReceiver<MediaEvent>) {

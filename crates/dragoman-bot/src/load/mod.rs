@@ -649,6 +649,7 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .summary_in(1000),
+        send_lag_us: probe.send_lag().summary_in(1000),
     };
     let other_cpu_cores = match (first.system, last.system) {
         (Some(a), Some(b)) => {

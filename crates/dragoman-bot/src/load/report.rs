@@ -226,6 +226,9 @@ pub struct GeneratorReport {
     /// How late a task spawned on the generator's runtime starts running (sampled every 10 ms in
     /// the window), in µs: the generator's own share of the latency tail.
     pub scheduling_delay_us: Summary,
+    /// How late the bots sent their frames against the schedule, in µs (window only). When it
+    /// grows, the generator catches up in bursts that the SFU's socket buffer must absorb.
+    pub send_lag_us: Summary,
 }
 
 /// The machine during the window: how much else was running.
@@ -367,12 +370,14 @@ impl LoadReport {
         let g = &self.generator;
         let _ = writeln!(
             s,
-            "  generator: {} cores of {} allowed, {} µs per packet sent or received, task start delay p50/p99 {}/{}{}",
+            "  generator: {} cores of {} allowed, {} µs per packet sent or received, task start delay p50/p99 {}/{}, frame send lag p99/max {}/{}{}",
             opt(g.cpu_cores.map(|v| format!("{v:.3}"))),
             opt(g.allowed_cpus),
             opt(g.cpu_us_per_packet.map(|v| format!("{v:.2}"))),
             us(g.scheduling_delay_us.p50),
             us(g.scheduling_delay_us.p99),
+            us(g.send_lag_us.p99),
+            us(g.send_lag_us.max),
             if g.saturated { " — SATURATED" } else { "" },
         );
         let m = &self.machine;
