@@ -604,13 +604,13 @@ fn send_badges(room: &crate::registry::Room, samples: &[ParticipantHealth]) {
     let badges: Vec<ParticipantQuality> = samples
         .iter()
         .map(|h| {
-            let loss = max_opt(h.uplink.loss_percent, h.downlink.loss_percent).unwrap_or(0.0);
             let figures = LinkFigures {
                 connected: h.connected,
                 uplink_loss: h.uplink.loss_percent.map(|l| l / 100.0),
                 downlink_loss: h.downlink.loss_percent.map(|l| l / 100.0),
                 rtt_ms: h.downlink.rtt_ms.map(|r| r as u32),
             };
+            let loss = figures.worst_loss() * 100.0;
             let quality = match (classify(&figures), h.status) {
                 (Quality::Excellent | Quality::Good, Status::Degraded) => Quality::Poor,
                 (q, _) => q,

@@ -79,6 +79,19 @@ pub fn document() -> Value {
                     "responses": with_errors(json!({"204": {"description": "Ended"}}))
                 }
             },
+            "/v1/calls/{call}/health": {
+                "get": {
+                    "summary": "A live call's current health: per participant and direction scores, bitrate, loss, jitter, RTT, NACK/PLI, frame rate, freezes; the event timeline",
+                    "parameters": [call_path()],
+                    "responses": with_errors(json!({"200": {"description": "Health", "content": {"application/json": {"schema": {"type": "object"}}}}}))
+                }
+            },
+            "/v1/health/stream": {
+                "get": {
+                    "summary": "WebSocket (send the key as ?api_key=): a backlog of the last minutes, then a snapshot of every live call each second and events as they happen",
+                    "responses": with_errors(json!({"101": {"description": "Switching to the WebSocket"}}))
+                }
+            },
             "/v1/calls/{call}/export.csv": {
                 "get": {
                     "summary": "Export one call as CSV",

@@ -296,6 +296,7 @@ async fn unknown_calls_and_participants_are_404() {
         (Method::GET, "/v1/calls/CL_nope"),
         (Method::POST, "/v1/calls/CL_nope/end"),
         (Method::GET, "/v1/calls/CL_nope/export.csv"),
+        (Method::GET, "/v1/calls/CL_nope/health"),
         (Method::DELETE, "/v1/calls/CL_nope/participants/buyer"),
         (
             Method::POST,
