@@ -83,6 +83,15 @@ impl DropCounts {
     }
 }
 
+/// Totals over several engines.
+impl std::ops::AddAssign<&DropCounts> for DropCounts {
+    fn add_assign(&mut self, other: &DropCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0.iter()) {
+            *mine += theirs;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,21 @@ pub struct MediaStats {
     pub drops: DropCounts,
 }
 
+/// Totals over several engines (one per media worker).
+impl std::ops::AddAssign<&MediaStats> for MediaStats {
+    fn add_assign(&mut self, other: &MediaStats) {
+        self.rtp_packets_in += other.rtp_packets_in;
+        self.rtp_bytes_in += other.rtp_bytes_in;
+        self.rtp_packets_forwarded += other.rtp_packets_forwarded;
+        self.rtp_bytes_forwarded += other.rtp_bytes_forwarded;
+        self.datagrams_in += other.datagrams_in;
+        self.datagram_bytes_in += other.datagram_bytes_in;
+        self.keyframe_requests_sent += other.keyframe_requests_sent;
+        self.keyframe_requests_received += other.keyframe_requests_received;
+        self.drops += &other.drops;
+    }
+}
+
 /// Sizes of what the engine holds, for gauges.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineCounts {
@@ -183,6 +198,16 @@ pub struct EngineCounts {
     pub active_subscriptions: usize,
     /// Video layers with a packet in the last 1.5 s (each simulcast layer counts).
     pub video_layers_receiving: usize,
+}
+
+/// Totals over several engines (one per media worker).
+impl std::ops::AddAssign for EngineCounts {
+    fn add_assign(&mut self, other: EngineCounts) {
+        self.peers += other.peers;
+        self.tracks += other.tracks;
+        self.active_subscriptions += other.active_subscriptions;
+        self.video_layers_receiving += other.video_layers_receiving;
+    }
 }
 
 /// One subscription of a subscriber peer: a track, the `mid` it goes out on, and forwarding state.
@@ -280,6 +305,11 @@ impl MediaEngine {
             next_track: 1,
             next_layer_refresh: now,
         }
+    }
+
+    /// The addresses peers reach this engine at (its host candidates).
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.config.local_addresses
     }
 
     pub fn stats(&self) -> &MediaStats {

@@ -53,6 +53,9 @@ impl Limits {
     }
 }
 
+/// Most media workers a server may run.
+pub const MAX_MEDIA_WORKERS: usize = 256;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +67,9 @@ pub struct Config {
     /// Addresses to advertise as ICE host candidates; empty means the media address itself (with
     /// the port actually bound). Needed when `media` is a wildcard like 0.0.0.0.
     pub media_public_addresses: Vec<SocketAddr>,
+    /// Media worker threads, each owning whole calls and its own socket on the media port; 0 means
+    /// one per CPU core the process may use.
+    pub media_workers: usize,
     /// HS256 secret for join tokens. When empty, a development secret is generated at start.
     pub secret: String,
     /// STUN/TURN servers handed to clients in `joined`.
@@ -108,6 +114,7 @@ impl Default for Config {
                 .parse()
                 .unwrap_or_else(|_| unreachable!("valid literal")),
             media_public_addresses: Vec::new(),
+            media_workers: 0,
             secret: String::new(),
             ice_servers: Vec::new(),
             keyframe_request_interval_ms: 500,
@@ -200,6 +207,10 @@ impl Config {
             (
                 l.join_timeout_secs >= 1,
                 "limits.join_timeout_secs must be at least 1",
+            ),
+            (
+                self.media_workers <= MAX_MEDIA_WORKERS,
+                "media_workers must be at most 256 (0 = one per core)",
             ),
             (
                 self.keyframe_request_interval_ms >= 10,

@@ -360,6 +360,7 @@ pub async fn run(state: Arc<AppState>) {
             let peers: Vec<(PeerId, PeerId)> = members.iter().map(|(_, p, s)| (*p, *s)).collect();
             let Ok(figures) = state
                 .media
+                .worker(room.worker)
                 .run(move |w, _| {
                     peers
                         .into_iter()

@@ -53,18 +53,26 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    match state.media.run(|_, _| ()).await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "media worker stopped\n").into_response(),
+    match state.media.run_on_all(|_, _| ()).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "a media worker stopped\n").into_response(),
     }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = state
         .media
-        .run(|w, _| (w.engine.counts(), w.engine.stats().clone(), w.socket))
+        .run_on_all(|w, _| (w.engine.counts(), w.engine.stats().clone(), w.socket))
         .await;
-    if let Ok((counts, stats, socket)) = snapshot {
+    if let Ok(workers) = snapshot {
+        let (mut counts, mut stats, mut socket) = Default::default();
+        let peers: Vec<usize> = workers.iter().map(|(c, _, _)| c.peers).collect();
+        state.metrics.update_workers(&peers);
+        for (c, s, k) in workers {
+            counts += c;
+            stats += &s;
+            socket += k;
+        }
         state
             .metrics
             .update_media(state.registry.call_count(), counts, &stats, socket);

@@ -57,6 +57,9 @@ struct ServeArgs {
     /// Address(es) to advertise to clients as ICE candidates, when `--media` is a wildcard.
     #[arg(long, env = "DRAGOMAN_MEDIA_PUBLIC_ADDRESSES", value_delimiter = ',')]
     media_public_address: Vec<SocketAddr>,
+    /// Media worker threads (0: one per CPU core).
+    #[arg(long, env = "DRAGOMAN_MEDIA_WORKERS")]
+    media_workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(history) = args.history {
         config.history_path = history;
+    }
+    if let Some(workers) = args.media_workers {
+        config.media_workers = workers;
     }
     if !args.media_public_address.is_empty() {
         config.media_public_addresses = args.media_public_address;

@@ -4,8 +4,8 @@
 use dragoman_media::{DropReason, EngineCounts, MediaStats};
 use dragoman_signal::ErrorCode;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::media_worker::SocketStats;
@@ -19,6 +19,7 @@ pub struct Metrics {
     publications: IntGauge,
     subscriptions: IntGauge,
     peers: IntGauge,
+    worker_peers: IntGaugeVec,
     video_layers: IntGauge,
     signaling_connections: IntGauge,
     signaling_errors: IntCounterVec,
@@ -31,6 +32,9 @@ pub struct Metrics {
     udp_datagrams_out: IntCounter,
     udp_bytes_out: IntCounter,
     udp_send_errors: IntCounter,
+    udp_send_calls: IntCounter,
+    udp_receive_calls: IntCounter,
+    udp_handed_over: IntCounter,
     keyframe_requests_sent: IntCounter,
     keyframe_requests_received: IntCounter,
     dropped: IntCounterVec,
@@ -43,6 +47,15 @@ pub struct Metrics {
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), &[label])
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     registry
         .register(Box::new(g.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
@@ -112,6 +125,12 @@ impl Metrics {
                 "dragoman_media_peers",
                 "WebRTC transports (two per participant).",
             ),
+            worker_peers: gauge_vec(
+                &r,
+                "dragoman_media_worker_peers",
+                "WebRTC transports on each media worker (a call's all run on one worker).",
+                "worker",
+            ),
             video_layers: gauge(
                 &r,
                 "dragoman_video_layers_receiving",
@@ -172,6 +191,22 @@ impl Metrics {
                 &r,
                 "dragoman_udp_send_errors_total",
                 "UDP sends that failed.",
+            ),
+            udp_send_calls: counter(
+                &r,
+                "dragoman_udp_send_calls_total",
+                "sendmmsg calls made by the media workers (datagrams sent / calls = batch size).",
+            ),
+            udp_receive_calls: counter(
+                &r,
+                "dragoman_udp_receive_calls_total",
+                "recvmmsg calls that returned datagrams.",
+            ),
+            udp_handed_over: counter(
+                &r,
+                "dragoman_udp_datagrams_handed_over_total",
+                "Datagrams that reached a media worker other than their peer's and were handed to it \
+                 (new peers connecting; steady-state media arrives on its worker directly).",
             ),
             keyframe_requests_sent: counter(
                 &r,
@@ -302,6 +337,15 @@ impl Metrics {
         self.publications.dec();
     }
 
+    /// Peers on each media worker (how evenly calls are spread).
+    pub fn update_workers(&self, peers_per_worker: &[usize]) {
+        for (worker, peers) in peers_per_worker.iter().enumerate() {
+            self.worker_peers
+                .with_label_values(&[worker.to_string()])
+                .set(*peers as i64);
+        }
+    }
+
     /// Bring the media-plane figures up to date (called at scrape time).
     pub fn update_media(
         &self,
@@ -323,6 +367,9 @@ impl Metrics {
         catch_up(&self.udp_datagrams_out, socket.datagrams_sent);
         catch_up(&self.udp_bytes_out, socket.bytes_sent);
         catch_up(&self.udp_send_errors, socket.send_errors);
+        catch_up(&self.udp_send_calls, socket.send_calls);
+        catch_up(&self.udp_receive_calls, socket.receive_calls);
+        catch_up(&self.udp_handed_over, socket.handed_over);
         catch_up(&self.keyframe_requests_sent, stats.keyframe_requests_sent);
         catch_up(
             &self.keyframe_requests_received,

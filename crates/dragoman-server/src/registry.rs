@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use dragoman_media::{PeerId, TrackId};
@@ -94,6 +95,8 @@ pub struct Room {
     pub closed: bool,
     /// Identities an operator removed: they may not join this call again.
     pub removed: std::collections::HashSet<String>,
+    /// The media worker that runs this call's peers (all of them: forwarding stays on one thread).
+    pub worker: usize,
 }
 
 impl Room {
@@ -132,15 +135,31 @@ pub struct Registry {
     rooms: DashMap<String, Arc<Mutex<Room>>>,
     limits: CallLimits,
     max_calls: usize,
+    /// Calls placed on each media worker.
+    calls_per_worker: Vec<AtomicUsize>,
 }
 
 impl Registry {
-    pub fn new(limits: CallLimits, max_calls: usize) -> Self {
+    /// A registry placing calls on `workers` media workers.
+    pub fn new(limits: CallLimits, max_calls: usize, workers: usize) -> Self {
         Registry {
             rooms: DashMap::new(),
             limits,
             max_calls,
+            calls_per_worker: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
         }
+    }
+
+    /// The worker with the fewest calls, now counted as having one more.
+    fn place_call(&self) -> usize {
+        let (worker, calls) = self
+            .calls_per_worker
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, calls)| calls.load(Ordering::Relaxed))
+            .unwrap_or_else(|| unreachable!("at least one worker"));
+        calls.fetch_add(1, Ordering::Relaxed);
+        worker
     }
 
     /// The room of a call, created on first use.
@@ -167,6 +186,7 @@ impl Registry {
                     tracks: HashMap::new(),
                     closed: false,
                     removed: Default::default(),
+                    worker: self.place_call(),
                 }))
             })
             .clone();
@@ -179,8 +199,12 @@ impl Registry {
     }
 
     /// Remove an empty room. The caller holds its lock and has marked it closed.
-    pub fn remove(&self, call: &str) {
-        self.rooms.remove(call);
+    pub fn remove(&self, call: &str, worker: usize) {
+        if self.rooms.remove(call).is_some()
+            && let Some(calls) = self.calls_per_worker.get(worker)
+        {
+            calls.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub fn call_count(&self) -> usize {

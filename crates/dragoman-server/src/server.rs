@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::app;
-use crate::media_worker::MediaWorker;
+use crate::media_worker::{MediaPool, PoolConfig, default_worker_count};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub struct RunningServer {
     http: JoinHandle<()>,
     events: JoinHandle<()>,
     quality: JoinHandle<()>,
-    worker: MediaWorker,
+    workers: MediaPool,
 }
 
 /// Bind the sockets and start serving. `config.secret` must be set.
@@ -52,16 +52,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let http_addr = listener
         .local_addr()
         .map_err(|e| StartError::Http(config.http, e))?;
-    let udp = bind_media_socket(config.media).map_err(|e| StartError::Media(config.media, e))?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let worker = MediaWorker::start(
-        udp,
-        config.media_public_addresses.clone(),
-        Duration::from_millis(config.keyframe_request_interval_ms),
+    let workers = match config.media_workers {
+        0 => default_worker_count(),
+        n => n,
+    };
+    let pool = MediaPool::start(
+        PoolConfig {
+            bind: config.media,
+            workers,
+            candidate_addresses: config.media_public_addresses.clone(),
+            keyframe_request_interval: Duration::from_millis(config.keyframe_request_interval_ms),
+        },
         events_tx,
     )
     .map_err(|e| StartError::Media(config.media, e))?;
-    let media_addr = worker.local_addr;
+    let media_addr = pool.local_addr;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut config = config;
     config.http = http_addr;
@@ -71,7 +77,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let state = Arc::new(AppState::new(
         config,
-        worker.handle.clone(),
+        pool.handles.clone(),
         Arc::new(Metrics::new()),
         Arc::new(history),
         shutdown_rx.clone(),
@@ -99,7 +105,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         http,
         events,
         quality,
-        worker,
+        workers: pool,
     })
 }
 
@@ -115,39 +121,12 @@ impl RunningServer {
         {
             tracing::warn!("HTTP connections did not close within 5 s");
         }
-        let worker = self.worker;
-        let _ = tokio::task::spawn_blocking(move || worker.shutdown()).await;
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || workers.shutdown()).await;
         self.events.abort();
         self.quality.abort();
         tracing::info!("stopped");
     }
-}
-
-/// Kernel socket buffer the media socket asks for. The default (~200 KB, under 100 full datagrams)
-/// overflows in bursts at around ten calls; the kernel caps the request at `net.core.rmem_max`.
-const MEDIA_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
-
-/// Bind the media UDP socket with large send and receive buffers.
-fn bind_media_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    for (what, result) in [
-        ("receive", socket.set_recv_buffer_size(MEDIA_SOCKET_BUFFER)),
-        ("send", socket.set_send_buffer_size(MEDIA_SOCKET_BUFFER)),
-    ] {
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not enlarge the media socket's {what} buffer");
-        }
-    }
-    socket.bind(&addr.into())?;
-    let socket: std::net::UdpSocket = socket.into();
-    tracing::info!(
-        receive_buffer = socket2::SockRef::from(&socket)
-            .recv_buffer_size()
-            .unwrap_or(0),
-        "media socket bound"
-    );
-    Ok(socket)
 }
 
 async fn log_media_events(mut events: mpsc::UnboundedReceiver<MediaEvent>) {

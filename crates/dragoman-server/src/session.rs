@@ -246,6 +246,7 @@ impl Session {
         let peers = self
             .state
             .media
+            .worker(room.worker)
             .run(|w, now| {
                 let publisher = w.engine.add_peer(TransportRole::Publisher, now)?;
                 let subscriber = w.engine.add_peer(TransportRole::Subscriber, now)?;
@@ -259,7 +260,7 @@ impl Session {
                 room.call.leave(&claims.identity, LeaveReason::Disconnected);
                 if room.call.is_empty() {
                     room.closed = true;
-                    self.state.registry.remove(&claims.call);
+                    self.state.registry.remove(&claims.call, room.worker);
                 }
                 let message = match failed {
                     Ok(Err(e)) => e.to_string(),
@@ -352,6 +353,7 @@ impl Session {
         let needs_offer = self
             .state
             .media
+            .worker(room.worker)
             .run(move |w, _| w.engine.abandon_offer(subscriber))
             .await
             .map_err(gone)?
@@ -449,6 +451,7 @@ impl Session {
             }
             let peer = member(room, me)?.publisher;
             let answer = media
+                .worker(room.worker)
                 .run(move |w, _| w.engine.accept_offer(peer, &sdp))
                 .await
                 .map_err(gone)?
@@ -481,6 +484,7 @@ impl Session {
             }
             let peer = m.subscriber;
             let accepted = media
+                .worker(room.worker)
                 .run(move |w, _| w.engine.accept_answer(peer, &sdp))
                 .await
                 .map_err(gone)?;
@@ -529,6 +533,7 @@ impl Session {
                 TransportKind::Subscriber => m.subscriber,
             };
             media
+                .worker(room.worker)
                 .run(move |w, _| w.engine.add_remote_candidate(peer, &candidate.candidate))
                 .await
                 .map_err(gone)?
@@ -556,6 +561,7 @@ impl Session {
             let mid = track.mid.clone();
             let layers = track.layers.clone();
             let added = media
+                .worker(room.worker)
                 .run(move |w, _| w.engine.add_track(peer, &mid, kind, &layers, label))
                 .await
                 .map_err(gone)?;
@@ -590,6 +596,7 @@ impl Session {
             let notices = room.call.unpublish(&me.participant, &publication)?;
             if let Some(track) = room.tracks.remove(&publication) {
                 media
+                    .worker(room.worker)
                     .run(move |w, _| w.engine.remove_track(track))
                     .await
                     .map_err(gone)?;
@@ -614,6 +621,7 @@ impl Session {
                 .filter_map(|p| room.tracks.get(p).copied())
                 .collect();
             let outcomes = media
+                .worker(room.worker)
                 .run(move |w, now| {
                     tracks
                         .into_iter()
@@ -663,6 +671,7 @@ impl Session {
                         .filter_map(|p| room.tracks.get(p).copied())
                         .collect();
                     let _ = media
+                        .worker(room.worker)
                         .run(move |w, _| {
                             for track in tracks {
                                 let _ = w.engine.unsubscribe(peer, track);
@@ -686,6 +695,7 @@ impl Session {
                 .filter_map(|p| room.tracks.get(p).copied())
                 .collect();
             media
+                .worker(room.worker)
                 .run(move |w, _| {
                     for track in tracks {
                         let _ = w.engine.unsubscribe(peer, track);
@@ -790,6 +800,7 @@ async fn expire_detached(
         let (publisher, subscriber) = (member.publisher, member.subscriber);
         let Ok(last_seen) = state
             .media
+            .worker(room.worker)
             .run(move |w, _| {
                 w.engine
                     .last_seen(publisher)
@@ -882,7 +893,7 @@ pub async fn remove_member(
     record(state, move |h| h.record_leave(&id, &who, now)).await;
     if room.call.is_empty() {
         room.closed = true;
-        state.registry.remove(call);
+        state.registry.remove(call, room.worker);
         let id = call.to_owned();
         record(state, move |h| h.record_call_end(&id, now)).await;
     }
@@ -898,6 +909,7 @@ async fn release_media(state: &AppState, room: &mut Room, member: &Member, left:
     let (publisher, subscriber) = (member.publisher, member.subscriber);
     let released = state
         .media
+        .worker(room.worker)
         .run(move |w, _| {
             w.engine.remove_peer(publisher);
             w.engine.remove_peer(subscriber);
@@ -932,6 +944,7 @@ async fn create_offer_for(
         .subscriber;
     let offer = state
         .media
+        .worker(room.worker)
         .run(move |w, _| w.engine.create_offer(peer))
         .await
         .map_err(gone)?;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::health::HealthHub;
 use crate::history::History;
-use crate::media_worker::MediaHandle;
+use crate::media_worker::MediaHandles;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 
@@ -18,7 +18,8 @@ pub struct AppState {
     pub config: Config,
     pub tokens: TokenKey,
     pub registry: Registry,
-    pub media: MediaHandle,
+    /// The media workers; a call's media runs on the one its room names.
+    pub media: MediaHandles,
     pub metrics: Arc<Metrics>,
     pub history: Arc<History>,
     pub health: HealthHub,
@@ -30,7 +31,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         config: Config,
-        media: MediaHandle,
+        media: MediaHandles,
         metrics: Arc<Metrics>,
         history: Arc<History>,
         shutdown: watch::Receiver<bool>,
@@ -42,7 +43,7 @@ impl AppState {
         let config_threshold = config.health_degraded_score;
         AppState {
             tokens: TokenKey::new(config.secret.as_bytes()),
-            registry: Registry::new(limits, config.limits.max_calls),
+            registry: Registry::new(limits, config.limits.max_calls, media.len()),
             config,
             media,
             metrics,

@@ -9,16 +9,24 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dragoman_server::media_worker::MediaWorker;
+use dragoman_server::media_worker::{MediaPool, PoolConfig};
 use dragoman_server::metrics::Metrics;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
 use tower::ServiceExt;
 
-fn state() -> (Arc<AppState>, MediaWorker) {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+fn state() -> (Arc<AppState>, MediaPool) {
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let worker = MediaWorker::start(socket, vec![], Duration::from_millis(500), events).unwrap();
+    let worker = MediaPool::start(
+        PoolConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            workers: 2,
+            candidate_addresses: vec![],
+            keyframe_request_interval: Duration::from_millis(500),
+        },
+        events,
+    )
+    .unwrap();
     let (_, shutdown) = tokio::sync::watch::channel(false);
     let config = Config {
         secret: "s".into(),
@@ -27,7 +35,7 @@ fn state() -> (Arc<AppState>, MediaWorker) {
     let history = Arc::new(dragoman_server::history::History::in_memory().unwrap());
     let state = AppState::new(
         config,
-        worker.handle.clone(),
+        worker.handles.clone(),
         Arc::new(Metrics::new()),
         history,
         shutdown,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use dragoman_server::history::History;
-use dragoman_server::media_worker::MediaWorker;
+use dragoman_server::media_worker::{MediaPool, PoolConfig};
 use dragoman_server::metrics::Metrics;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
@@ -22,7 +22,7 @@ const KEY: &str = "operator-test-key";
 
 struct Api {
     state: Arc<AppState>,
-    worker: Option<MediaWorker>,
+    worker: Option<MediaPool>,
 }
 
 impl Api {
@@ -31,10 +31,17 @@ impl Api {
     }
 
     fn with_history(history: History) -> Api {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let worker =
-            MediaWorker::start(socket, vec![], Duration::from_millis(500), events).unwrap();
+        let worker = MediaPool::start(
+            PoolConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                workers: 2,
+                candidate_addresses: vec![],
+                keyframe_request_interval: Duration::from_millis(500),
+            },
+            events,
+        )
+        .unwrap();
         let (_, shutdown) = tokio::sync::watch::channel(false);
         let config = Config {
             secret: "s".into(),
@@ -44,7 +51,7 @@ impl Api {
         };
         let state = AppState::new(
             config,
-            worker.handle.clone(),
+            worker.handles.clone(),
             Arc::new(Metrics::new()),
             Arc::new(history),
             shutdown,

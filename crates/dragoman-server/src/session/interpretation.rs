@@ -159,6 +159,7 @@ pub(crate) async fn reroute(state: &AppState, room: &mut Room) -> Vec<Outgoing> 
     }
     let applied = state
         .media
+        .worker(room.worker)
         .run(move |w, now| {
             let mut renegotiate = BTreeSet::new();
             for link in links {

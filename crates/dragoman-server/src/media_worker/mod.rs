@@ -1,0 +1,239 @@
+//! The media workers: threads that each own a [`MediaEngine`] and its sockets and run the sans-IO
+//! loop (receive → engine → send, timers) on an epoll event loop ([`event_loop`]).
+//!
+//! A call lives on one worker, so the forwarding hot path never leaves its thread: no lock, no
+//! channel, no await. Everything else (signaling, health, metrics) talks to a worker by sending it
+//! jobs, closures run on the worker thread with the engine in hand ([`MediaHandle::run`]).
+//!
+//! Every worker has its own socket on the one shared UDP port (`SO_REUSEPORT`); see [`sockets`]
+//! for how a datagram reaches the worker that owns its peer.
+
+mod event_loop;
+mod sockets;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use dragoman_media::{EngineConfig, MediaEngine, MediaEvent};
+use tokio::sync::{mpsc, oneshot};
+
+use self::event_loop::WorkerLoop;
+
+/// Socket-level counters, kept by each worker beside its engine's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketStats {
+    pub datagrams_sent: u64,
+    pub bytes_sent: u64,
+    /// Datagrams the kernel refused, or dropped because the send buffer stayed full.
+    pub send_errors: u64,
+    /// `sendmmsg` calls.
+    pub send_calls: u64,
+    pub datagrams_received: u64,
+    /// `recvmmsg` calls that returned datagrams.
+    pub receive_calls: u64,
+    /// Datagrams that arrived at this worker for a peer of another worker and were handed to it
+    /// (only while a new peer connects; see [`sockets`]).
+    pub handed_over: u64,
+}
+
+impl std::ops::AddAssign for SocketStats {
+    fn add_assign(&mut self, other: SocketStats) {
+        self.datagrams_sent += other.datagrams_sent;
+        self.bytes_sent += other.bytes_sent;
+        self.send_errors += other.send_errors;
+        self.send_calls += other.send_calls;
+        self.datagrams_received += other.datagrams_received;
+        self.receive_calls += other.receive_calls;
+        self.handed_over += other.handed_over;
+    }
+}
+
+/// What a job gets: the engine and the worker's socket counters.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub engine: MediaEngine,
+    pub socket: SocketStats,
+    stop: bool,
+    /// Remote addresses this worker's engine accepted a handed-over datagram from: the loop gives
+    /// each a connected socket so their next datagrams come straight here.
+    adopted: Vec<SocketAddr>,
+}
+
+type Job = Box<dyn FnOnce(&mut WorkerState, Instant) + Send>;
+
+/// The worker has stopped (server shutting down).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the media worker has stopped")]
+pub struct WorkerGone;
+
+/// A cheap, cloneable way to run jobs on one media worker.
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    jobs: std_mpsc::Sender<Job>,
+    waker: Arc<mio::Waker>,
+}
+
+impl MediaHandle {
+    /// Run `f` on the worker thread with the engine and the current time; await its result.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, WorkerGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WorkerState, Instant) -> R + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        self.post(Box::new(move |state, now| {
+            let _ = reply.send(f(state, now));
+        }))?;
+        result.await.map_err(|_| WorkerGone)
+    }
+
+    /// Queue a job without waiting for it.
+    fn post(&self, job: Job) -> Result<(), WorkerGone> {
+        self.jobs.send(job).map_err(|_| WorkerGone)?;
+        self.waker.wake().map_err(|_| WorkerGone)
+    }
+
+    /// Ask the worker to stop after the jobs already queued.
+    pub fn stop(&self) {
+        let _ = self.post(Box::new(|state, _| state.stop = true));
+    }
+}
+
+/// The handles of every worker, in worker order; a call is placed on one of them.
+#[derive(Debug, Clone)]
+pub struct MediaHandles(Arc<[MediaHandle]>);
+
+impl MediaHandles {
+    /// The handle of worker `index` (taken modulo the worker count, so any index is valid).
+    pub fn worker(&self, index: usize) -> &MediaHandle {
+        &self.0[index % self.0.len()]
+    }
+
+    pub fn all(&self) -> &[MediaHandle] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Run `f` on every worker, one after another; the results in worker order.
+    pub async fn run_on_all<R, F>(&self, f: F) -> Result<Vec<R>, WorkerGone>
+    where
+        R: Send + 'static,
+        F: Fn(&mut WorkerState, Instant) -> R + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut results = Vec::with_capacity(self.0.len());
+        for handle in self.0.iter() {
+            let f = f.clone();
+            results.push(handle.run(move |state, now| f(state, now)).await?);
+        }
+        Ok(results)
+    }
+}
+
+/// Settings of the worker pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Where the shared UDP port listens.
+    pub bind: SocketAddr,
+    /// How many workers (threads); at least 1.
+    pub workers: usize,
+    /// Advertised as host candidates; empty means the bound address.
+    pub candidate_addresses: Vec<SocketAddr>,
+    pub keyframe_request_interval: Duration,
+}
+
+/// The running media workers.
+#[derive(Debug)]
+pub struct MediaPool {
+    pub handles: MediaHandles,
+    /// The shared UDP port's address, as bound.
+    pub local_addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl MediaPool {
+    /// Bind the shared port (one socket per worker) and start the workers. Engine events of every
+    /// worker go to `events`.
+    pub fn start(
+        config: PoolConfig,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> std::io::Result<MediaPool> {
+        let count = config.workers.max(1);
+        let sockets = sockets::bind_shared(config.bind, count)?;
+        let local_addr = sockets[0].local_addr()?;
+        let local_addresses = if config.candidate_addresses.is_empty() {
+            vec![local_addr]
+        } else {
+            config.candidate_addresses.clone()
+        };
+        let engine_config = EngineConfig {
+            local_addresses,
+            keyframe_request_interval: config.keyframe_request_interval,
+        };
+        // Every loop's poller and job queue exist before any thread starts, so that each worker
+        // knows every other's handle (to hand over datagrams).
+        let mut loops = Vec::with_capacity(count);
+        let mut handles = Vec::with_capacity(count);
+        for socket in sockets {
+            let poll = mio::Poll::new()?;
+            let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
+            let (jobs, queue) = std_mpsc::channel();
+            handles.push(MediaHandle { jobs, waker });
+            loops.push((poll, socket, queue));
+        }
+        let handles = MediaHandles(handles.into());
+        let owners = Arc::new(DashMap::new());
+        let mut threads = Vec::with_capacity(count);
+        for (index, (poll, socket, queue)) in loops.into_iter().enumerate() {
+            let worker = WorkerLoop::new(event_loop::Setup {
+                index,
+                poll,
+                socket,
+                local_addr,
+                engine: MediaEngine::new(engine_config.clone(), Instant::now()),
+                siblings: handles.clone(),
+                owners: owners.clone(),
+                jobs: queue,
+                events: events.clone(),
+            })?;
+            let thread = std::thread::Builder::new()
+                .name(format!("dragoman-media-{index}"))
+                .spawn(move || worker.run())?;
+            threads.push(thread);
+        }
+        tracing::info!(address = %local_addr, workers = count, "media workers running");
+        Ok(MediaPool {
+            handles,
+            local_addr,
+            threads,
+        })
+    }
+
+    /// Stop every worker and wait for its thread.
+    pub fn shutdown(self) {
+        for handle in self.handles.all() {
+            handle.stop();
+        }
+        for thread in self.threads {
+            if thread.join().is_err() {
+                tracing::error!("a media worker thread panicked");
+            }
+        }
+    }
+}
+
+/// The worker count to use when the configuration says 0: one per core this process may run on.
+pub fn default_worker_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

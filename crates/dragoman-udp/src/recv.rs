@@ -1,0 +1,166 @@
+//! Receiving up to [`BATCH`] datagrams from any sources with one `recvmmsg(2)` call.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
+
+use crate::BATCH;
+use crate::sys;
+
+/// Largest datagram taken whole; a longer one arrives cut and marked [`Datagram::truncated`].
+/// WebRTC keeps datagrams under the path MTU (about 1200–1500 bytes).
+pub const MAX_DATAGRAM: usize = 2048;
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// `None` if the kernel gave a non-IP source (not on a UDP socket).
+    pub source: Option<SocketAddr>,
+    pub contents: &'a [u8],
+    /// Longer than [`MAX_DATAGRAM`]: `contents` is only its start.
+    pub truncated: bool,
+}
+
+/// Buffers for one `recvmmsg` call, allocated once and reused.
+pub struct RecvBatch {
+    buffers: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
+    sources: Box<[libc::sockaddr_storage; BATCH]>,
+    lengths: [usize; BATCH],
+    flags: [libc::c_int; BATCH],
+    count: usize,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecvBatch {
+    pub fn new() -> Self {
+        RecvBatch {
+            buffers: Box::new([[0; MAX_DATAGRAM]; BATCH]),
+            sources: Box::new(std::array::from_fn(|_| sys::empty_storage())),
+            lengths: [0; BATCH],
+            flags: [0; BATCH],
+            count: 0,
+        }
+    }
+
+    /// Take what is waiting on `fd`, up to [`BATCH`] datagrams, without blocking. Returns how many
+    /// (`WouldBlock` when there are none); [`RecvBatch::iter`] gives them.
+    pub fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
+        self.count = 0;
+        let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        });
+        for (iov, buffer) in iovs.iter_mut().zip(self.buffers.iter_mut()) {
+            iov.iov_base = buffer.as_mut_ptr().cast();
+            iov.iov_len = buffer.len();
+        }
+        let mut messages: [libc::mmsghdr; BATCH] = std::array::from_fn(|_| libc::mmsghdr {
+            msg_hdr: libc::msghdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+                msg_iov: std::ptr::null_mut(),
+                msg_iovlen: 1,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            },
+            msg_len: 0,
+        });
+        for ((message, iov), source) in messages
+            .iter_mut()
+            .zip(iovs.iter_mut())
+            .zip(self.sources.iter_mut())
+        {
+            message.msg_hdr.msg_iov = iov;
+            message.msg_hdr.msg_name = std::ptr::from_mut(source).cast();
+        }
+        let n = sys::recvmmsg(fd, &mut messages)?;
+        for (i, message) in messages.iter().take(n).enumerate() {
+            self.lengths[i] = (message.msg_len as usize).min(MAX_DATAGRAM);
+            self.flags[i] = message.msg_hdr.msg_flags;
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// How many datagrams the last [`RecvBatch::recv`] took.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Datagram `i` of the last [`RecvBatch::recv`].
+    pub fn get(&self, i: usize) -> Option<Datagram<'_>> {
+        (i < self.count).then(|| Datagram {
+            source: sys::to_socket_addr(&self.sources[i]),
+            contents: &self.buffers[i][..self.lengths[i]],
+            truncated: self.flags[i] & libc::MSG_TRUNC != 0,
+        })
+    }
+
+    /// The datagrams of the last [`RecvBatch::recv`].
+    pub fn iter(&self) -> impl Iterator<Item = Datagram<'_>> {
+        (0..self.count).filter_map(|i| self.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn nothing_waiting_is_would_block() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = RecvBatch::new();
+        let e = batch.recv(socket.as_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(batch.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_its_size_and_marks_long_datagrams() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("[::ffff:127.0.0.1]:0")
+            .or_else(|_| UdpSocket::bind("127.0.0.1:0"))
+            .unwrap();
+        let to = receiver.local_addr().unwrap();
+        sender.send_to(&[7u8; MAX_DATAGRAM + 100], to).unwrap();
+        for i in 0..BATCH + 5 {
+            sender.send_to(&[i as u8; 10], to).unwrap();
+        }
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(receiver.as_fd()).unwrap(), BATCH);
+        let first = batch.iter().next().unwrap();
+        assert!(first.truncated);
+        assert_eq!(first.contents.len(), MAX_DATAGRAM);
+        assert_eq!(
+            first.source.unwrap().port(),
+            sender.local_addr().unwrap().port()
+        );
+        assert_eq!(batch.recv(receiver.as_fd()).unwrap(), 6);
+        let last = batch.iter().last().unwrap();
+        assert_eq!(last.contents, &[(BATCH + 4) as u8; 10]);
+        assert!(!last.truncated);
+    }
+}
