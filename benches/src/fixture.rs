@@ -42,7 +42,11 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use crate::alloc;
 use crate::clock::Stopwatch;
 use crate::profile::{self, Profile};
-use crate::udp::{BATCH, MmsgSender, UdpSink};
+use std::os::fd::AsFd;
+
+use dragoman_udp::SendQueue;
+
+use crate::udp::UdpSink;
 
 /// The engine's one media address.
 pub const SFU_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
@@ -130,52 +134,48 @@ impl Egress for Discard {
     }
 }
 
-/// Sends every transmit to a UDP sink on 127.0.0.1, [`BATCH`] per `sendmmsg`, batching across
-/// subscribers and incoming packets as a media worker would; the sink is drained between chunks.
+/// Sends every transmit to a UDP sink on 127.0.0.1 through the media workers' own send queue
+/// ([`SendQueue`]: [`dragoman_udp::BATCH`] per `sendmmsg`, batching across subscribers and incoming packets);
+/// the sink is drained between chunks.
 #[derive(Debug)]
 pub struct Loopback {
-    sender: MmsgSender,
+    socket: std::net::UdpSocket,
+    queue: SendQueue<Vec<u8>>,
     sink: UdpSink,
-    batch: Vec<Transmit>,
 }
 
 impl Loopback {
     pub fn new() -> io::Result<Self> {
         let sink = UdpSink::new()?;
-        let sender = MmsgSender::new(sink.addr())?;
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
         Ok(Loopback {
-            sender,
+            socket,
+            queue: SendQueue::new(),
             sink,
-            batch: Vec::with_capacity(BATCH),
         })
     }
 
     /// (datagrams sent, `sendmmsg` calls, datagrams the sink received).
     pub fn counts(&mut self) -> (u64, u64, u64) {
         self.sink.drain();
-        let (sent, calls) = self.sender.sent();
-        (sent, calls, self.sink.received())
+        let stats = self.queue.stats();
+        assert_eq!(stats.errors + stats.dropped_full, 0, "every send succeeded");
+        (stats.datagrams, stats.calls, self.sink.received())
     }
 }
 
 impl Egress for Loopback {
     fn transmit(&mut self, transmit: Transmit) {
-        self.batch.push(transmit);
-        if self.batch.len() == BATCH {
-            self.flush();
-        }
+        // Every copy goes to the sink: on loopback the destination does not change the cost.
+        self.queue.push(
+            self.socket.as_fd(),
+            transmit.contents.into(),
+            self.sink.addr().into(),
+        );
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let datagrams: [&[u8]; BATCH] =
-            std::array::from_fn(|i| self.batch.get(i).map_or(&[][..], |t| &t.contents[..]));
-        self.sender
-            .send(&datagrams[..self.batch.len()])
-            .expect("sendmmsg to the loopback sink");
-        self.batch.clear();
+        self.queue.flush(self.socket.as_fd());
     }
 
     fn idle(&mut self) {
