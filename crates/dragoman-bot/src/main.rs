@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use dragoman_bot::load::{self, LoadConfig};
+use dragoman_bot::load::{self, LoadConfig, Target};
 use dragoman_bot::synthetic::SyntheticMedia;
 use dragoman_bot::{Bot, BotConfig, BotError, PublishSpec, SubscribeSpec};
 use tracing::{info, warn};
@@ -47,10 +47,27 @@ struct Cli {
 enum Command {
     /// Run N synthetic four-party calls against a server on loopback and measure it: SFU CPU per
     /// forwarded packet, loss, forwarding latency, memory per participant, join to first packet.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// The load generator's own floor: bots connected in pairs straight to each other (no SFU),
     /// sending the same synthetic media; their latency and CPU per packet.
     Baseline(BaselineArgs),
+    /// The side-by-side table of Janus and Dragoman load reports taken at the same load (see
+    /// crates/dragoman-bot/load/compare-janus.sh).
+    Compare(CompareArgs),
+}
+
+/// Pairs of load reports to compare, matched in the order given.
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// A Janus load report (repeat, one per load).
+    #[arg(long, required = true)]
+    janus: Vec<PathBuf>,
+    /// The Dragoman load report of the same load (repeat, in the same order).
+    #[arg(long, required = true)]
+    dragoman: Vec<PathBuf>,
+    /// Write the comparison as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// A baseline run: direct pairs, no server.
@@ -118,16 +135,21 @@ struct JoinArgs {
 /// A measured load run (loopback only).
 #[derive(Debug, Args)]
 struct LoadArgs {
-    /// Signaling WebSocket URL of the server under test; loopback addresses only.
+    /// The server under test: `dragoman`, or `janus` (a Janus VideoRoom over Janus's WebSocket
+    /// API, for the side-by-side comparison; see crates/dragoman-bot/load/compare-janus.sh).
+    #[arg(long, default_value = "dragoman", value_parser = ["dragoman", "janus"])]
+    server: String,
+    /// Signaling WebSocket URL of the server under test (for Janus: its WebSocket transport,
+    /// e.g. ws://127.0.0.1:8188); loopback addresses only.
     #[arg(
         long,
         env = "DRAGOMAN_URL",
         default_value = "ws://127.0.0.1:7880/v1/signal"
     )]
     url: String,
-    /// The server's token secret (the bots' join tokens are minted with it).
+    /// The server's token secret (the bots' join tokens are minted with it); Dragoman only.
     #[arg(long, env = "DRAGOMAN_SECRET", hide_env_values = true)]
-    secret: String,
+    secret: Option<String>,
     /// Concurrent four-party calls.
     #[arg(long, default_value_t = 2)]
     calls: usize,
@@ -186,7 +208,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // A load run has many bots: only their warnings are of interest.
     let default_filter = match cli.command {
-        Some(Command::Load(_) | Command::Baseline(_)) => {
+        Some(Command::Load(_) | Command::Baseline(_) | Command::Compare(_)) => {
             "warn,rtc=error,rtc_ice=error,rtc_dtls=error"
         }
         None => "warn,dragoman_bot=info,rtc_ice=error,rtc_dtls=error",
@@ -198,8 +220,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Some(Command::Load(args)) => run_load(args).await,
+        Some(Command::Load(args)) => run_load(*args).await,
         Some(Command::Baseline(args)) => run_baseline(args).await,
+        Some(Command::Compare(args)) => run_compare(args),
         None => run(cli.join).await,
     };
     match result {
@@ -223,6 +246,28 @@ async fn run_baseline(args: BaselineArgs) -> Result<(), BotError> {
     write_json(args.report.as_deref(), &report)
 }
 
+fn run_compare(args: CompareArgs) -> Result<(), BotError> {
+    if args.janus.len() != args.dragoman.len() {
+        return Err(BotError::Config(format!(
+            "{} Janus reports and {} Dragoman reports: give one of each per load",
+            args.janus.len(),
+            args.dragoman.len()
+        )));
+    }
+    let read = |path: &std::path::Path| -> Result<load::report::LoadReport, BotError> {
+        let text = std::fs::read_to_string(path)?;
+        serde_json::from_str(&text)
+            .map_err(|e| BotError::Config(format!("{} is not a load report: {e}", path.display())))
+    };
+    let mut pairs = Vec::new();
+    for (janus, dragoman) in args.janus.iter().zip(&args.dragoman) {
+        pairs.push(load::compare::Pair::new(&read(janus)?, &read(dragoman)?)?);
+    }
+    let comparison = load::compare::Comparison::new(pairs);
+    print!("{}", comparison.table());
+    write_json(args.report.as_deref(), &comparison)
+}
+
 fn write_json(
     path: Option<&std::path::Path>,
     value: &impl serde::Serialize,
@@ -238,7 +283,11 @@ fn write_json(
 }
 
 async fn run_load(args: LoadArgs) -> Result<(), BotError> {
-    let mut config = LoadConfig::new(args.url, args.secret);
+    let target = match args.server.as_str() {
+        "janus" => Target::janus(args.url),
+        _ => Target::dragoman(args.url, args.secret.unwrap_or_default()),
+    };
+    let mut config = LoadConfig::new(target);
     config.calls = args.calls;
     config.rate = args.rate;
     config.duration = args.duration;

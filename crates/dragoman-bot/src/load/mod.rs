@@ -6,11 +6,18 @@
 //! media](crate::synthetic) and subscribes to everything (the server routes the audio: everyone
 //! hears everyone in a consecutive call). The tokens are minted here with the server's secret.
 //!
+//! The target is Dragoman (the default) or, for the side-by-side comparison only, a Janus
+//! VideoRoom ([`Target::Janus`], signaling in [`janus`]): the bots, their media and every
+//! measurement below are the same for both.
+//!
 //! What is measured, and how:
 //! - **SFU CPU per forwarded packet**: user + system time of the SFU process (`/proc/<pid>/stat`)
 //!   between the window's start and end, divided by the increase of the server's
 //!   `dragoman_rtp_packets_forwarded_total` over the same moments (or, without `/metrics`, by
 //!   the packets the bots received).
+//! - **SFU CPU per delivered packet**: the same CPU time divided by the packets the bots received
+//!   in the window (sent in it, duplicates included). Counted by the bots, it does not depend on
+//!   the server's own counters, so it is the figure that compares two servers.
 //! - **Loss**: for every (publication, subscriber) pair of a call, the packets the publisher sent
 //!   with a send time in the window against the distinct ones of those the subscriber received
 //!   (counted by the stamps, after a drain, so nothing in flight at the edges counts). Loopback
@@ -24,7 +31,9 @@
 //!   first media packet, its first keyframe, and the first packet of all six publications of the
 //!   others.
 
+pub mod compare;
 pub mod direct;
+pub mod janus;
 pub mod metrics;
 pub mod procfs;
 pub mod report;
@@ -46,6 +55,8 @@ use crate::stats::Histogram;
 use crate::synthetic::{self, Probe, SyntheticMedia, SyntheticStats};
 use crate::{Bot, Report};
 
+use self::janus::{JanusBot, JoinSettings};
+
 use self::metrics::Scrape;
 use self::procfs::{ProcSample, SystemCpu, UdpCounters};
 use self::report::{
@@ -63,13 +74,48 @@ pub const PARTIES: [(&str, Role, &[&str]); 4] = [
     ("buyer", Role::Buyer, &[]),
 ];
 
+/// The server a load run targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Dragoman: its signaling WebSocket and the token secret the bots' tokens are minted with.
+    Dragoman { url: String, secret: String },
+    /// A Janus gateway's WebSocket API (VideoRoom plugin), for the comparison only.
+    Janus { url: String },
+}
+
+impl Target {
+    pub fn dragoman(url: impl Into<String>, secret: impl Into<String>) -> Target {
+        Target::Dragoman {
+            url: url.into(),
+            secret: secret.into(),
+        }
+    }
+
+    pub fn janus(url: impl Into<String>) -> Target {
+        Target::Janus { url: url.into() }
+    }
+
+    /// The signaling WebSocket URL.
+    pub fn url(&self) -> &str {
+        match self {
+            Target::Dragoman { url, .. } | Target::Janus { url } => url,
+        }
+    }
+
+    /// `dragoman` or `janus`.
+    pub fn server(&self) -> &'static str {
+        match self {
+            Target::Dragoman { .. } => "dragoman",
+            Target::Janus { .. } => "janus",
+        }
+    }
+}
+
 /// A load run's settings.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// Signaling URL on loopback.
-    pub url: String,
-    /// The server's token secret.
-    pub secret: String,
+    /// The server under test, on loopback.
+    pub target: Target,
     pub calls: usize,
     /// Calls started per second.
     pub rate: f64,
@@ -83,7 +129,8 @@ pub struct LoadConfig {
     pub deadline: Option<Duration>,
     /// The SFU process; `None`: the process listening on the URL's port.
     pub sfu_pid: Option<u32>,
-    /// `None`: `http://<host>:<port>/metrics` of the URL's address. `Some("")`: no metrics.
+    /// `None`: `http://<host>:<port>/metrics` of the URL's address on Dragoman, none on Janus.
+    /// `Some("")`: no metrics.
     pub metrics_url: Option<String>,
     /// Call ids are `<prefix>-<n>`.
     pub call_prefix: String,
@@ -98,11 +145,10 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
-    pub fn new(url: impl Into<String>, secret: impl Into<String>) -> Self {
+    pub fn new(target: Target) -> Self {
         let defaults = SyntheticMedia::new(Probe::new());
         LoadConfig {
-            url: url.into(),
-            secret: secret.into(),
+            target,
             calls: 2,
             rate: 1.0,
             settle: Duration::from_secs(3),
@@ -146,8 +192,9 @@ impl LoadConfig {
 
     /// Check the settings; on loopback only.
     pub fn validate(&self) -> Result<(), BotError> {
-        let (host, _) = ws_address(&self.url)?;
-        require_loopback(&host, &self.url)?;
+        let url = self.target.url();
+        let (host, _) = ws_address(url)?;
+        require_loopback(&host, url)?;
         if let Some(metrics) = self.metrics_url.as_deref().filter(|m| !m.is_empty()) {
             let (host, _, _) = metrics::split_http_url(metrics)?;
             require_loopback(&host, metrics)?;
@@ -158,7 +205,7 @@ impl LoadConfig {
                 self.bind_ip
             )));
         }
-        if self.secret.is_empty() {
+        if matches!(&self.target, Target::Dragoman { secret, .. } if secret.is_empty()) {
             return Err(BotError::Config(
                 "the server's token secret is needed (--secret)".into(),
             ));
@@ -258,10 +305,46 @@ fn mint(
         .map_err(|e| BotError::Config(format!("minting a token: {e}")))
 }
 
+/// One party of the run, on whichever server: the measurement only needs what both kinds have.
+enum Participant {
+    Dragoman(Box<Bot>),
+    Janus(JanusBot),
+}
+
+impl Participant {
+    fn now_ms(&self) -> u64 {
+        match self {
+            Participant::Dragoman(bot) => bot.now_ms(),
+            Participant::Janus(bot) => bot.now_ms(),
+        }
+    }
+
+    fn synthetic_stats(&self) -> Option<SyntheticStats> {
+        match self {
+            Participant::Dragoman(bot) => bot.synthetic_stats(),
+            Participant::Janus(bot) => bot.synthetic_stats(),
+        }
+    }
+
+    fn report(&self) -> Report {
+        match self {
+            Participant::Dragoman(bot) => bot.report(),
+            Participant::Janus(bot) => bot.report(),
+        }
+    }
+
+    async fn leave(&mut self) -> Result<Report, BotError> {
+        match self {
+            Participant::Dragoman(bot) => bot.leave().await,
+            Participant::Janus(bot) => bot.leave().await,
+        }
+    }
+}
+
 /// A bot of the run.
 struct LoadBot {
     call: usize,
-    bot: Bot,
+    bot: Participant,
     joined_ms: u64,
 }
 
@@ -273,7 +356,59 @@ struct Progress {
     bots_failed: AtomicUsize,
 }
 
-/// Start one call's four bots at once.
+/// The bots' waits.
+const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(10),
+    request: Duration::from_secs(10),
+    gathering: Duration::from_secs(5),
+    media_connect: Duration::from_secs(15),
+};
+
+/// Join one party on Dragoman.
+async fn join_dragoman(
+    config: &LoadConfig,
+    url: &str,
+    key: &TokenKey,
+    call: &str,
+    party: (&str, Role, &[&str]),
+    media: SyntheticMedia,
+) -> Result<Participant, BotError> {
+    let (identity, role, languages) = party;
+    let token = mint(key, call, identity, role, languages)?;
+    let mut bot_config = BotConfig::new(url, token)
+        .with_publish(PublishSpec::AUDIO_VIDEO)
+        .with_subscribe(SubscribeSpec::All)
+        .with_synthetic_media(media)
+        .with_timeouts(TIMEOUTS);
+    bot_config.bind_ip = config.bind_ip;
+    Ok(Participant::Dragoman(Box::new(
+        Bot::join(bot_config).await?,
+    )))
+}
+
+/// Join one party on Janus, in `room`.
+async fn join_janus(
+    config: &LoadConfig,
+    url: &str,
+    room: u64,
+    identity: &str,
+    media: SyntheticMedia,
+) -> Result<Participant, BotError> {
+    let bot = JanusBot::join(JoinSettings {
+        url: url.to_owned(),
+        room,
+        display: identity.to_owned(),
+        bind_ip: config.bind_ip,
+        media,
+        timeouts: TIMEOUTS,
+        others: PARTIES.len() - 1,
+        others_timeout: Duration::from_secs(20),
+    })
+    .await?;
+    Ok(Participant::Janus(bot))
+}
+
+/// Start one call's four bots at once (on Janus, after creating the call's room).
 async fn run_call(
     index: usize,
     config: Arc<LoadConfig>,
@@ -283,27 +418,35 @@ async fn run_call(
 ) -> (Vec<LoadBot>, Vec<String>) {
     progress.calls_started.fetch_add(1, Ordering::Relaxed);
     let call = format!("{}-{index}", config.call_prefix);
-    let joins = PARTIES.iter().map(|&(identity, role, languages)| {
+    let room = match &config.target {
+        Target::Janus { url } => match janus::create_room(url, &call, TIMEOUTS.request).await {
+            Ok(room) => Some(room),
+            Err(e) => {
+                progress
+                    .bots_failed
+                    .fetch_add(PARTIES.len(), Ordering::Relaxed);
+                let error = format!("{call}: creating the Janus room: {e}");
+                return (Vec::new(), vec![error; PARTIES.len()]);
+            }
+        },
+        Target::Dragoman { .. } => None,
+    };
+    let joins = PARTIES.iter().map(|&party| {
         let config = Arc::clone(&config);
         let media = media.clone();
         let key = Arc::clone(&key);
         let call = call.clone();
         async move {
-            let token = mint(&key, &call, identity, role, languages)?;
-            let mut bot_config = BotConfig::new(config.url.clone(), token)
-                .with_publish(PublishSpec::AUDIO_VIDEO)
-                .with_subscribe(SubscribeSpec::All)
-                .with_synthetic_media(media)
-                .with_timeouts(Timeouts {
-                    connect: Duration::from_secs(10),
-                    request: Duration::from_secs(10),
-                    gathering: Duration::from_secs(5),
-                    media_connect: Duration::from_secs(15),
-                });
-            bot_config.bind_ip = config.bind_ip;
-            let bot = Bot::join(bot_config)
-                .await
-                .map_err(|e| BotError::Protocol(format!("{call} {identity}: {e}")))?;
+            let identity = party.0;
+            let joined = match (&config.target, room) {
+                (Target::Janus { url }, Some(room)) => {
+                    join_janus(&config, url, room, identity, media).await
+                }
+                (target, _) => {
+                    join_dragoman(&config, target.url(), &key, &call, party, media).await
+                }
+            };
+            let bot = joined.map_err(|e| BotError::Protocol(format!("{call} {identity}: {e}")))?;
             let joined_ms = bot.now_ms();
             Ok::<_, BotError>(LoadBot {
                 call: index,
@@ -405,11 +548,12 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
     )
     .unwrap_or(0);
     let run_start = synthetic::clock_ns();
-    let (host, port) = ws_address(&config.url)?;
+    let (host, port) = ws_address(config.target.url())?;
     let mut warnings = Vec::new();
     let metrics_url = match config.metrics_url.as_deref() {
         Some("") => None,
         Some(url) => Some(url.to_owned()),
+        None if matches!(config.target, Target::Janus { .. }) => None,
         None => Some(if host.contains(':') {
             format!("http://[{host}]:{port}/metrics")
         } else {
@@ -431,7 +575,10 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
 
     let probe = Probe::new();
     let media = config.media(Arc::clone(&probe));
-    let key = Arc::new(TokenKey::new(config.secret.as_bytes()));
+    let key = Arc::new(TokenKey::new(match &config.target {
+        Target::Dragoman { secret, .. } => secret.as_bytes(),
+        Target::Janus { .. } => b"unused",
+    }));
     let progress = Arc::new(Progress::default());
     let config = Arc::new(config);
     let parties = PARTIES.len();
@@ -584,9 +731,12 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
         Some((b - a).max(0.0) as u64)
     };
     let forwarded = counter("dragoman_rtp_packets_forwarded_total");
+    // What the bots received of the packets sent in the window, duplicates included: the count
+    // that does not depend on the server's own counters.
+    let delivered = delivery.total.received + delivery.total.duplicates;
     let (basis, per_packet_count) = match forwarded {
         Some(n) if n > 0 => ("metrics", n),
-        _ => ("bots", delivery.total.received + delivery.total.duplicates),
+        _ => ("bots", delivered),
     };
     let mut dropped_in_window = std::collections::BTreeMap::new();
     if let (Some(a), Some(b)) = (&first.scrape, &last.scrape) {
@@ -613,6 +763,11 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
             .filter(|_| per_packet_count > 0)
             .map(|c| c * 1e6 / per_packet_count as f64),
         cpu_per_packet_basis: sfu_cpu.map(|_| basis.to_owned()),
+        delivered_packets: delivered,
+        delivered_per_second: delivered as f64 / config.duration.as_secs_f64().max(1e-9),
+        cpu_us_per_delivered_packet: sfu_cpu
+            .filter(|_| delivered > 0)
+            .map(|c| c * 1e6 / delivered as f64),
         rss_before_kib: rss_before,
         rss_steady_kib: rss_steady,
         rss_per_participant_kib: match (rss_before, rss_steady) {
@@ -710,7 +865,8 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
         version: env!("CARGO_PKG_VERSION").into(),
         started_unix_ms,
         config: LoadSettings {
-            url: config.url.clone(),
+            server: config.target.server().to_owned(),
+            url: config.target.url().to_owned(),
             metrics_url,
             calls: config.calls,
             parties_per_call: parties,
@@ -895,7 +1051,7 @@ mod tests {
 
     #[test]
     fn only_loopback_targets() {
-        let ok = |url: &str| LoadConfig::new(url, "s").validate();
+        let ok = |url: &str| LoadConfig::new(Target::dragoman(url, "s")).validate();
         assert!(ok("ws://127.0.0.1:7880/v1/signal").is_ok());
         assert!(ok("ws://127.1.2.3:7880/v1/signal").is_ok());
         assert!(ok("ws://localhost:7880/v1/signal").is_ok());
@@ -903,17 +1059,18 @@ mod tests {
         assert!(ok("ws://10.0.0.1:7880/v1/signal").is_err());
         assert!(ok("ws://example.com/v1/signal").is_err());
         assert!(ok("wss://127.0.0.1/v1/signal").is_err());
-        let mut remote_metrics = LoadConfig::new("ws://127.0.0.1:1/v1/signal", "s");
+        let mut remote_metrics =
+            LoadConfig::new(Target::dragoman("ws://127.0.0.1:1/v1/signal", "s"));
         remote_metrics.metrics_url = Some("http://192.168.1.1:9/metrics".into());
         assert!(remote_metrics.validate().is_err());
-        let mut remote_bind = LoadConfig::new("ws://127.0.0.1:1/v1/signal", "s");
+        let mut remote_bind = LoadConfig::new(Target::dragoman("ws://127.0.0.1:1/v1/signal", "s"));
         remote_bind.bind_ip = "192.168.1.2".parse().unwrap();
         assert!(remote_bind.validate().is_err());
     }
 
     #[test]
     fn bounds_are_checked() {
-        let base = || LoadConfig::new("ws://127.0.0.1:1/v1/signal", "s");
+        let base = || LoadConfig::new(Target::dragoman("ws://127.0.0.1:1/v1/signal", "s"));
         let mut c = base();
         c.calls = MAX_CALLS + 1;
         assert!(c.validate().is_err());
@@ -921,7 +1078,12 @@ mod tests {
         c.rate = 0.0;
         assert!(c.validate().is_err());
         let mut c = base();
-        c.secret.clear();
+        c.target = Target::dragoman("ws://127.0.0.1:1/v1/signal", "");
+        assert!(c.validate().is_err());
+        // Janus needs no secret, and is on loopback only too.
+        c.target = Target::janus("ws://127.0.0.1:8188");
+        assert!(c.validate().is_ok());
+        c.target = Target::janus("ws://10.1.1.1:8188");
         assert!(c.validate().is_err());
         let mut c = base();
         c.deadline = Some(Duration::from_secs(5));

@@ -31,9 +31,16 @@ pub struct LoadReport {
     pub warnings: Vec<String>,
 }
 
+fn dragoman() -> String {
+    "dragoman".to_owned()
+}
+
 /// The settings the run used.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadSettings {
+    /// `dragoman` or `janus`.
+    #[serde(default = "dragoman")]
+    pub server: String,
     pub url: String,
     pub metrics_url: Option<String>,
     pub calls: usize,
@@ -94,6 +101,16 @@ pub struct SfuReport {
     pub cpu_us_per_forwarded_packet: Option<f64>,
     /// `metrics` (the server's forwarded counter) or `bots` (packets the bots received).
     pub cpu_per_packet_basis: Option<String>,
+    /// Packets the bots received of those sent in the window (duplicates included): what the SFU
+    /// delivered, counted the same way whatever the server.
+    #[serde(default)]
+    pub delivered_packets: u64,
+    /// `delivered_packets` per second of the window.
+    #[serde(default)]
+    pub delivered_per_second: f64,
+    /// SFU CPU per delivered packet: the figure to compare servers by.
+    #[serde(default)]
+    pub cpu_us_per_delivered_packet: Option<f64>,
     pub rss_before_kib: Option<u64>,
     pub rss_steady_kib: Option<u64>,
     /// (steady − before) / bots joined.
@@ -263,7 +280,8 @@ impl LoadReport {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "dragoman-bot load: {} four-party calls ({} of {} bots joined), ramp {} calls/s, window {:.1} s",
+            "dragoman-bot load ({}): {} four-party calls ({} of {} bots joined), ramp {} calls/s, window {:.1} s",
+            c.server,
             c.calls,
             self.ramp.bots_joined,
             c.calls * c.parties_per_call,
@@ -281,6 +299,12 @@ impl LoadReport {
             opt(sfu.cpu_us_per_forwarded_packet.map(|v| format!("{v:.2}"))),
             opt(sfu.forwarded_per_second.map(|v| format!("{v:.0}"))),
             opt(sfu.cpu_per_packet_basis.clone()),
+        );
+        let _ = writeln!(
+            s,
+            "  delivered to the bots: {:.0} packets/s, {} µs SFU CPU per delivered packet",
+            sfu.delivered_per_second,
+            opt(sfu.cpu_us_per_delivered_packet.map(|v| format!("{v:.2}"))),
         );
         if !sfu.thread_cores.is_empty() {
             let mut threads: Vec<(&String, &f64)> = sfu.thread_cores.iter().collect();
