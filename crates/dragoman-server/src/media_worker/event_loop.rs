@@ -32,6 +32,8 @@ const FIRST_CONNECTED: usize = 2;
 const CONNECTED_IDLE: Duration = Duration::from_secs(15);
 /// How often connected sockets are checked for idleness and ownership.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// Receive errors in a row after which a socket is left until its next readiness event.
+const MAX_RECEIVE_ERRORS: u32 = 4;
 /// Jobs run per wake-up before media gets a turn again.
 const JOBS_PER_TURN: usize = 64;
 
@@ -173,6 +175,7 @@ impl WorkerLoop {
 
     /// Take everything waiting on one socket, a batch at a time, each batch forwarded at once.
     fn receive(&mut self, token: Token) {
+        let mut errors = 0;
         loop {
             let result = match token {
                 SHARED => self.received.recv(self.shared.as_fd()),
@@ -187,8 +190,12 @@ impl WorkerLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // E.g. ECONNREFUSED on a connected socket after an ICMP error: reported once,
-                    // the socket stays usable.
+                    // then the datagrams queued behind it are read.
                     tracing::debug!(worker = self.index, error = %e, "receive failed");
+                    errors += 1;
+                    if errors > MAX_RECEIVE_ERRORS {
+                        return;
+                    }
                     continue;
                 }
             };
