@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
@@ -286,11 +287,16 @@ pub struct MediaEngine {
     next_peer: u64,
     next_track: u64,
     next_layer_refresh: Instant,
+    /// The DTLS certificate every peer of this engine presents. Generating one is a key pair and a
+    /// signature (milliseconds of CPU); doing it per peer would stall forwarding on every join.
+    dtls_cert: Option<DtlsCert>,
 }
 
 impl MediaEngine {
     pub fn new(config: EngineConfig, now: Instant) -> Self {
         str0m::crypto::from_feature_flags().install_process_default();
+        let dtls_cert = CryptoProvider::get_default()
+            .and_then(|provider| provider.dtls_provider.generate_certificate());
         MediaEngine {
             config,
             now,
@@ -304,6 +310,7 @@ impl MediaEngine {
             next_peer: 1,
             next_track: 1,
             next_layer_refresh: now,
+            dtls_cert,
         }
     }
 
@@ -369,7 +376,11 @@ impl MediaEngine {
 
     /// Create a transport. Its host candidates are the engine's local addresses.
     pub fn add_peer(&mut self, role: TransportRole, now: Instant) -> Result<PeerId, MediaError> {
-        let mut rtc = RtcConfig::new()
+        let mut config = RtcConfig::new();
+        if let Some(cert) = &self.dtls_cert {
+            config = config.set_dtls_cert(cert.clone());
+        }
+        let mut rtc = config
             .set_rtp_mode(true)
             .set_ice_lite(true)
             .clear_codecs()
