@@ -39,11 +39,20 @@ pub struct Metrics {
     keyframe_requests_received: IntCounter,
     dropped: IntCounterVec,
     rtt: Histogram,
+    /// Observed by the media workers themselves (cloned into each; observing is a few atomics).
+    pub media_batch: Histogram,
+    pub media_job: Histogram,
     jitter: Histogram,
     loss: Histogram,
     nacks: IntCounterVec,
     plis: IntCounterVec,
 }
+
+/// Buckets for the media workers' own timings, 5 µs to 100 ms.
+const WORKER_BUCKETS: [f64; 14] = [
+    0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.002, 0.005, 0.01,
+    0.02, 0.05, 0.1,
+];
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
@@ -223,6 +232,20 @@ impl Metrics {
                 "dragoman_packets_dropped_total",
                 "Packets not forwarded, by reason.",
                 "reason",
+            ),
+            media_batch: histogram(
+                &r,
+                "dragoman_media_batch_seconds",
+                "Time a media worker takes from reading a batch of datagrams to having sent all they \
+                 produced: the delay the worker adds to the last packet of a batch.",
+                WORKER_BUCKETS.to_vec(),
+            ),
+            media_job: histogram(
+                &r,
+                "dragoman_media_job_seconds",
+                "Time a media worker spends on one control job (joins, subscriptions, health \
+                 samples); media waits meanwhile.",
+                WORKER_BUCKETS.to_vec(),
             ),
             rtt: histogram(
                 &r,

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::app;
-use crate::media_worker::{MediaPool, PoolConfig, default_worker_count};
+use crate::media_worker::{MediaPool, PoolConfig, WorkerTimings, default_worker_count};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -53,6 +53,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|e| StartError::Http(config.http, e))?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::new());
     let workers = match config.media_workers {
         0 => default_worker_count(),
         n => n,
@@ -63,6 +64,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             workers,
             candidate_addresses: config.media_public_addresses.clone(),
             keyframe_request_interval: Duration::from_millis(config.keyframe_request_interval_ms),
+            timings: WorkerTimings {
+                batch: metrics.media_batch.clone(),
+                job: metrics.media_job.clone(),
+            },
         },
         events_tx,
     )
@@ -78,7 +83,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let state = Arc::new(AppState::new(
         config,
         pool.handles.clone(),
-        Arc::new(Metrics::new()),
+        metrics,
         Arc::new(history),
         shutdown_rx.clone(),
     ));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dragoman_server::media_worker::{MediaPool, PoolConfig};
+use dragoman_server::media_worker::{MediaPool, PoolConfig, WorkerTimings};
 use dragoman_server::metrics::Metrics;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
@@ -17,12 +17,17 @@ use tower::ServiceExt;
 
 fn state() -> (Arc<AppState>, MediaPool) {
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let metrics = Arc::new(Metrics::new());
     let worker = MediaPool::start(
         PoolConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             workers: 2,
             candidate_addresses: vec![],
             keyframe_request_interval: Duration::from_millis(500),
+            timings: WorkerTimings {
+                batch: metrics.media_batch.clone(),
+                job: metrics.media_job.clone(),
+            },
         },
         events,
     )
@@ -33,13 +38,7 @@ fn state() -> (Arc<AppState>, MediaPool) {
         ..Config::default()
     };
     let history = Arc::new(dragoman_server::history::History::in_memory().unwrap());
-    let state = AppState::new(
-        config,
-        worker.handles.clone(),
-        Arc::new(Metrics::new()),
-        history,
-        shutdown,
-    );
+    let state = AppState::new(config, worker.handles.clone(), metrics, history, shutdown);
     (Arc::new(state), worker)
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use dragoman_server::history::History;
-use dragoman_server::media_worker::{MediaPool, PoolConfig};
+use dragoman_server::media_worker::{MediaPool, PoolConfig, WorkerTimings};
 use dragoman_server::metrics::Metrics;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
@@ -32,12 +32,17 @@ impl Api {
 
     fn with_history(history: History) -> Api {
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
+        let metrics = Arc::new(Metrics::new());
         let worker = MediaPool::start(
             PoolConfig {
                 bind: "127.0.0.1:0".parse().unwrap(),
                 workers: 2,
                 candidate_addresses: vec![],
                 keyframe_request_interval: Duration::from_millis(500),
+                timings: WorkerTimings {
+                    batch: metrics.media_batch.clone(),
+                    job: metrics.media_job.clone(),
+                },
             },
             events,
         )
@@ -52,7 +57,7 @@ impl Api {
         let state = AppState::new(
             config,
             worker.handles.clone(),
-            Arc::new(Metrics::new()),
+            metrics,
             Arc::new(history),
             shutdown,
         );

@@ -93,6 +93,50 @@ impl Scrape {
         found.then_some(sum)
     }
 
+    /// Quantile `q` (0–1) of what histogram `name` observed between `earlier` and this scrape,
+    /// interpolated linearly inside the bucket it falls in (as Prometheus's `histogram_quantile`),
+    /// with the number of observations. `None` when the histogram is missing or saw nothing.
+    pub fn histogram_quantile(&self, earlier: &Scrape, name: &str, q: f64) -> Option<(f64, u64)> {
+        let now = self.by_label(&format!("{name}_bucket"), "le");
+        let before = earlier.by_label(&format!("{name}_bucket"), "le");
+        let mut buckets: Vec<(f64, f64)> = now
+            .iter()
+            .filter_map(|(le, count)| {
+                let bound = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                let delta = count - before.get(le).copied().unwrap_or(0.0);
+                Some((bound, delta.max(0.0)))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total = buckets.last()?.1;
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for (bound, cumulative) in buckets {
+            if cumulative >= rank {
+                if bound.is_infinite() {
+                    // Beyond the last finite bucket: its bound is all that is known.
+                    return Some((lower, total as u64));
+                }
+                let inside = cumulative - below;
+                let share = if inside > 0.0 {
+                    (rank - below) / inside
+                } else {
+                    1.0
+                };
+                return Some((lower + (bound - lower) * share, total as u64));
+            }
+            (lower, below) = (bound, cumulative);
+        }
+        None
+    }
+
     /// The series of metric `name` keyed by the value of `label`.
     pub fn by_label(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
         let prefix = format!("{name}{{");
@@ -134,6 +178,41 @@ weird{a=\"x y\"} 1.5 1700000000\n";
         let drops = s.by_label("dragoman_packets_dropped_total", "reason");
         assert_eq!(drops.get("waiting_for_keyframe"), Some(&40.0));
         assert_eq!(drops.len(), 2);
+    }
+
+    #[test]
+    fn histogram_quantiles_cover_the_window_only() {
+        let bucket = |le: &str, n: f64| (format!("h_bucket{{le=\"{le}\"}}"), n);
+        let earlier = Scrape {
+            series: [
+                bucket("0.001", 10.0),
+                bucket("0.01", 10.0),
+                bucket("+Inf", 10.0),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        // In the window: 90 observations under 1 ms, 10 between 1 and 10 ms.
+        let later = Scrape {
+            series: [
+                bucket("0.001", 100.0),
+                bucket("0.01", 110.0),
+                bucket("+Inf", 110.0),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let (p50, n) = later.histogram_quantile(&earlier, "h", 0.5).unwrap();
+        assert_eq!(n, 100);
+        assert!((p50 - 0.000_5 / 0.9).abs() < 1e-9, "{p50}");
+        let (p95, _) = later.histogram_quantile(&earlier, "h", 0.95).unwrap();
+        assert!((p95 - (0.001 + 0.009 * 0.5)).abs() < 1e-9, "{p95}");
+        assert_eq!(
+            later.histogram_quantile(&later, "h", 0.5),
+            None,
+            "nothing observed"
+        );
+        assert_eq!(later.histogram_quantile(&earlier, "missing", 0.5), None);
     }
 
     #[test]

@@ -61,7 +61,7 @@ use self::metrics::Scrape;
 use self::procfs::{ProcSample, SystemCpu, UdpCounters};
 use self::report::{
     DeliveryReport, GeneratorReport, JoinReport, LatencyReport, LoadReport, LoadSettings,
-    MachineReport, Percentiles, RampReport, SfuReport, WindowReport,
+    MachineReport, Percentiles, RampReport, ServerTimings, SfuReport, WindowReport,
 };
 
 /// Most calls one run may start.
@@ -778,6 +778,12 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
         udp_send_errors_in_window: counter("dragoman_udp_send_errors_total"),
         socket_drops_in_window: diff(first.sfu_socket_drops, last.sfu_socket_drops),
         thread_cores: thread_cores(&first.sfu_threads, &last.sfu_threads, tck, sampled_s),
+        worker_batch_us: server_timings(
+            &first.scrape,
+            &last.scrape,
+            "dragoman_media_batch_seconds",
+        ),
+        worker_job_us: server_timings(&first.scrape, &last.scrape, "dragoman_media_job_seconds"),
     };
 
     // The generator.
@@ -930,6 +936,23 @@ fn thread_cores(
         }
     }
     cores
+}
+
+/// Quantiles (µs) of a server histogram over the window between two scrapes.
+fn server_timings(
+    first: &Option<Scrape>,
+    last: &Option<Scrape>,
+    name: &str,
+) -> Option<ServerTimings> {
+    let (first, last) = (first.as_ref()?, last.as_ref()?);
+    let quantile = |q| last.histogram_quantile(first, name, q);
+    let (p50, count) = quantile(0.5)?;
+    Some(ServerTimings {
+        count,
+        p50: p50 * 1e6,
+        p99: quantile(0.99)?.0 * 1e6,
+        p999: quantile(0.999)?.0 * 1e6,
+    })
 }
 
 fn duration_ns(d: Duration) -> u64 {

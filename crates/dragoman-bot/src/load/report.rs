@@ -123,6 +123,24 @@ pub struct SfuReport {
     /// CPU seconds per second of the SFU's threads in the window, by thread name (threads that
     /// lived through the whole window; a name shared by several threads is summed).
     pub thread_cores: BTreeMap<String, f64>,
+    /// Dragoman only (`dragoman_media_batch_seconds`): how long the media workers took from
+    /// reading a batch of datagrams to having sent all it produced, in the window, µs. The delay
+    /// the server itself adds, without the generator's.
+    #[serde(default)]
+    pub worker_batch_us: Option<ServerTimings>,
+    /// Dragoman only (`dragoman_media_job_seconds`): control jobs run on the media workers
+    /// (media waits meanwhile), in the window, µs.
+    #[serde(default)]
+    pub worker_job_us: Option<ServerTimings>,
+}
+
+/// Quantiles of a server-side timing histogram over the window (bucket-interpolated), µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTimings {
+    pub count: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
 }
 
 /// Per kind or in total: what the subscribers should have received and what they did.
@@ -347,6 +365,18 @@ impl LoadReport {
             opt(d.generator_socket_drops),
             opt(d.udp_system.map(|u| u.rcvbuf_errors)),
         );
+        for (what, timings) in [
+            ("receive batch → sent", sfu.worker_batch_us),
+            ("control job", sfu.worker_job_us),
+        ] {
+            if let Some(t) = timings {
+                let _ = writeln!(
+                    s,
+                    "  SFU media worker, {what}: p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs ({} in window)",
+                    t.p50, t.p99, t.p999, t.count
+                );
+            }
+        }
         let l = &self.latency_us;
         let _ = writeln!(
             s,

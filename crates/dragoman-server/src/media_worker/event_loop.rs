@@ -21,7 +21,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc;
 
-use super::{Job, MediaHandles, SocketStats, WorkerState, sockets};
+use super::{Job, MediaHandles, SocketStats, WorkerState, WorkerTimings, sockets};
 
 pub(super) const WAKER: Token = Token(0);
 const SHARED: Token = Token(1);
@@ -48,6 +48,7 @@ pub(super) struct Setup {
     pub owners: Arc<DashMap<SocketAddr, usize>>,
     pub jobs: std_mpsc::Receiver<Job>,
     pub events: mpsc::UnboundedSender<MediaEvent>,
+    pub timings: WorkerTimings,
 }
 
 /// A socket connected to one peer's address, on the shared port.
@@ -81,6 +82,7 @@ pub(super) struct WorkerLoop {
     owners: Arc<DashMap<SocketAddr, usize>>,
     jobs: std_mpsc::Receiver<Job>,
     events: mpsc::UnboundedSender<MediaEvent>,
+    timings: WorkerTimings,
     received: RecvBatch,
     outgoing: SendQueue<Vec<u8>>,
     state: WorkerState,
@@ -122,6 +124,7 @@ impl WorkerLoop {
             owners: setup.owners,
             jobs: setup.jobs,
             events: setup.events,
+            timings: setup.timings,
             received: RecvBatch::new(),
             outgoing: SendQueue::new(),
             state: WorkerState {
@@ -215,6 +218,7 @@ impl WorkerLoop {
             }
             self.state.engine.handle_timeout(now);
             self.drain();
+            self.timings.batch.observe(now.elapsed().as_secs_f64());
             if count < BATCH {
                 // Epoll reports every new arrival again; the next read would find nothing.
                 return;
@@ -284,7 +288,11 @@ impl WorkerLoop {
     fn run_jobs(&mut self) -> bool {
         for _ in 0..JOBS_PER_TURN {
             match self.jobs.try_recv() {
-                Ok(job) => job(&mut self.state, Instant::now()),
+                Ok(job) => {
+                    let started = Instant::now();
+                    job(&mut self.state, started);
+                    self.timings.job.observe(started.elapsed().as_secs_f64());
+                }
                 Err(std_mpsc::TryRecvError::Empty) => return true,
                 Err(std_mpsc::TryRecvError::Disconnected) => return false,
             }

@@ -151,6 +151,17 @@ pub struct PoolConfig {
     /// Advertised as host candidates; empty means the bound address.
     pub candidate_addresses: Vec<SocketAddr>,
     pub keyframe_request_interval: Duration,
+    /// Where the workers record how long each receive batch and each job took.
+    pub timings: WorkerTimings,
+}
+
+/// Histograms the workers observe directly (prometheus histograms are atomics, safe to share).
+#[derive(Debug, Clone)]
+pub struct WorkerTimings {
+    /// From reading a batch of datagrams to having sent all they produced.
+    pub batch: prometheus::Histogram,
+    /// One control job (a closure run between batches).
+    pub job: prometheus::Histogram,
 }
 
 /// The running media workers.
@@ -206,6 +217,7 @@ impl MediaPool {
                 owners: owners.clone(),
                 jobs: queue,
                 events: events.clone(),
+                timings: config.timings.clone(),
             })?;
             let thread = std::thread::Builder::new()
                 .name(format!("dragoman-media-{index}"))
