@@ -1,6 +1,6 @@
-// Headless Chromium (Debian's /usr/bin/chromium through playwright-core) and the in-page probes the
-// end-to-end test reads: `getStats()` per remote participant, the publisher's outbound layers, the
-// tile layout. The functions passed to `page.evaluate` run in the page.
+// Headless Chromium (Debian's /usr/bin/chromium through playwright-core), participant pages, and the
+// in-page probes the end-to-end tests read: `getStats()` per remote participant, the publisher's
+// outbound layers, the tile layout. The functions passed to `page.evaluate` run in the page.
 /* global window, document, MediaStream */
 import { chromium } from "playwright-core";
 
@@ -25,6 +25,36 @@ export function launchChromium() {
       "--autoplay-policy=no-user-gesture-required",
     ],
   });
+}
+
+/**
+ * A page in a new browser context (a separate profile: one per participant), with a 10 s default
+ * timeout. Uncaught page errors go to `onPageError(message)`, `console.error` output to
+ * `onConsoleError(text)`.
+ */
+export async function newPage(browser, { viewport = { width: 1280, height: 800 }, onPageError, onConsoleError } = {}) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  if (onPageError !== undefined) page.on("pageerror", (e) => onPageError(e.message));
+  if (onConsoleError !== undefined) {
+    page.on("console", (m) => {
+      if (m.type() === "error") onConsoleError(m.text());
+    });
+  }
+  return page;
+}
+
+/** Opens the server's own join page (`http://HTTP/join?token=…`, signaling on the default /v1/signal) in `page`. */
+export function gotoJoin(page, http, token) {
+  return page.goto(`http://${http}/join?token=${token}`, { timeout: 10_000 });
+}
+
+/** A new page (`newPage` options) on a participant's join page (`gotoJoin`). */
+export async function openParticipantPage(browser, http, token, options) {
+  const page = await newPage(browser, options);
+  await gotoJoin(page, http, token);
+  return page;
 }
 
 /** Polls a page predicate (bounded). */

@@ -21,18 +21,13 @@
 // chromium at /usr/bin/chromium (or CHROMIUM). Run: `npm run e2e` in web/.
 /* global fetch, AbortSignal, window, document */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { launchChromium, layout, receivedByParticipant, sentLayers, waitInPage } from "./browser.mjs";
-import { Processes, binaries, metric, mintToken, scrapeMetrics, sleep, startServer, waitUntil, withTimeout } from "./harness.mjs";
+import { gotoJoin, layout, receivedByParticipant, sentLayers, waitInPage } from "./browser.mjs";
+import { ARTIFACTS as artifacts, metric, runScenario, scrapeMetrics, sleep, waitUntil } from "./harness.mjs";
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const artifacts = join(repoRoot, "artifacts", "e2e");
 const CALL = "booth-e2e";
 const WATCHDOG_MS = 100_000;
 
@@ -47,69 +42,24 @@ const BOTS = [PEOPLE.interpreter, PEOPLE.office];
 
 const grew = (before, after) => after > before;
 
-test("booth call: two Chromium participants and two bots through the real SFU", { timeout: WATCHDOG_MS + 15_000 }, async (t) => {
-  rmSync(artifacts, { recursive: true, force: true });
-  mkdirSync(artifacts, { recursive: true });
-  const work = mkdtempSync(join(tmpdir(), "dragoman-e2e-"));
-  const processes = new Processes(artifacts);
-  const measured = {};
-  const pageErrors = [];
-  let browser = null;
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
-    if (browser !== null) await withTimeout("chromium to close", 15_000, browser.close()).catch(() => {});
-    await processes.killAll();
-  };
-  // Closing the browser and killing the processes makes whatever the test is awaiting fail fast.
-  const watchdog = setTimeout(() => {
-    t.diagnostic(`watchdog: still running after ${WATCHDOG_MS} ms, tearing down`);
-    void teardown();
-  }, WATCHDOG_MS);
-
-  let broken = null;
-  const step = (name, fn) =>
-    t.test(name, async (st) => {
-      if (broken !== null) {
-        st.skip(`"${broken}" failed`);
-        return;
-      }
-      try {
-        await fn(st);
-      } catch (e) {
-        broken = name;
-        throw e;
-      }
-    });
-
-  try {
-    const bin = binaries(repoRoot);
-    const secret = randomBytes(16).toString("hex");
-    const operatorKey = randomBytes(16).toString("hex");
-    const configPath = join(work, "dragoman.toml");
-    writeFileSync(configPath, `operator_api_key = "${operatorKey}"\n`);
-    // The server's working directory is the temp dir, so nothing it might write lands in the repo.
-    const server = await startServer(processes, bin.dragoman, { secret, configPath, cwd: work });
-    const http = server.http;
-    assert.match(http, /^127\.0\.0\.1:\d+$/);
+test("booth call: two Chromium participants and two bots through the real SFU", { timeout: WATCHDOG_MS + 15_000 }, (t) =>
+  runScenario(t, { watchdogMs: WATCHDOG_MS, workPrefix: "dragoman-e2e-", measurements: "measurements.json", wipeArtifacts: true }, async (s) => {
+    const { measured, step } = s;
+    const pageErrors = s.pageProblems;
+    const server = await s.startServer();
+    const { http, operatorKey } = server;
     assert.match(server.media, /^127\.0\.0\.1:\d+$/);
-    const token = (p) => mintToken(bin.dragoman, secret, CALL, p);
-    // The binary embeds the client built by build.rs; when that build failed it serves an error page.
-    const joinPage = await (await fetch(`http://${http}/join`, { signal: AbortSignal.timeout(3_000) })).text();
-    assert.match(joinPage, /<script type="module" src="join\.js">/, `the server serves the built web client at /join, not:\n${joinPage.slice(0, 400)}`);
+    const token = (p) => s.token(CALL, p);
+    await s.assertServesPage("/join", "join.js", "web client");
 
-    browser = await launchChromium();
+    await s.launchBrowser();
     const pages = {};
     for (const p of BROWSERS) {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-      const page = await context.newPage();
-      page.setDefaultTimeout(10_000);
-      page.on("pageerror", (e) => pageErrors.push(`${p.id}: ${e.message}`));
-      page.on("console", (m) => {
-        if (m.type() === "error") t.diagnostic(`[${p.id}] console error: ${m.text()}`);
+      pages[p.role] = await s.newPage({
+        viewport: { width: 1280, height: 800 },
+        onPageError: (message) => pageErrors.push(`${p.id}: ${message}`),
+        onConsoleError: (text) => t.diagnostic(`[${p.id}] console error: ${text}`),
       });
-      pages[p.role] = page;
     }
     const { company, buyer } = pages;
     const state = (page) => page.evaluate(() => window.dragoman.state());
@@ -118,7 +68,7 @@ test("booth call: two Chromium participants and two bots through the real SFU", 
       for (const p of BROWSERS) {
         const page = pages[p.role];
         // Same origin: the page the server itself serves, signaling on the default /v1/signal.
-        await page.goto(`http://${http}/join?token=${token(p)}`, { timeout: 10_000 });
+        await gotoJoin(page, http, token(p));
         await waitInPage(page, `${p.id}: pre-join ready (preview playing, mic level > 0, Join enabled)`, 10_000, () => {
           const preview = document.querySelector("#preview");
           return (
@@ -197,15 +147,13 @@ test("booth call: two Chromium participants and two bots through the real SFU", 
     const bots = {};
     await step("1. four parties: each browser decodes video and receives audio from everyone it subscribes to", async () => {
       for (const p of BOTS) {
-        bots[p.id] = processes.start(p.id, bin.bot, [
-          "--url", `ws://${http}/v1/signal`,
-          "--token", token(p),
-          "--publish", "audio,video",
-          "--subscribe", "all",
-          "--duration", "40s",
-          "--bind", "127.0.0.1",
-          "--report", join(artifacts, `${p.id}.report.json`),
-        ]);
+        bots[p.id] = s.startBot(p.id, {
+          token: token(p),
+          publish: "audio,video",
+          subscribe: "all",
+          duration: "40s",
+          report: join(artifacts, `${p.id}.report.json`),
+        });
       }
       await waitInPage(company, "company sees both bots", 10_000, () => window.dragoman.state().tiles.length === 2);
       await buyer.click("#join-button");
@@ -439,7 +387,7 @@ test("booth call: two Chromium participants and two bots through the real SFU", 
 
     await step("1b. the bots received both browsers' audio and video packets", async () => {
       // SIGINT makes a bot leave and write its report at once (instead of waiting out --duration).
-      const exits = await Promise.all(Object.values(bots).map((child) => processes.stop(child, "SIGINT", 15_000)));
+      const exits = await Promise.all(Object.values(bots).map((child) => s.processes.stop(child, "SIGINT", 15_000)));
       const summary = {};
       for (const [i, p] of BOTS.entries()) {
         assert.equal(exits[i].code, 0, `${p.id} exited cleanly (${JSON.stringify(exits[i])})`);
@@ -460,10 +408,4 @@ test("booth call: two Chromium participants and two bots through the real SFU", 
       t.diagnostic(`bot reports (packets): ${JSON.stringify(summary)}`);
       assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
     });
-  } finally {
-    clearTimeout(watchdog);
-    await teardown();
-    writeFileSync(join(artifacts, "measurements.json"), `${JSON.stringify(measured, null, 2)}\n`);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
+  }));

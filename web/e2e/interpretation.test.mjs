@@ -25,21 +25,14 @@
 //
 // Needs `cargo build --bin dragoman --bin dragoman-bot` first (or DRAGOMAN_BIN_DIR) and Debian's
 // chromium at /usr/bin/chromium (or CHROMIUM). Run: `npm run e2e` in web/ (after the call test).
-/* global fetch, AbortSignal, window, document */
+/* global window, document */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { launchChromium, waitInPage } from "./browser.mjs";
-import { Processes, binaries, mintToken, sleep, startServer, withTimeout } from "./harness.mjs";
+import { openParticipantPage, waitInPage } from "./browser.mjs";
+import { ARTIFACTS as artifacts, runScenario, sleep } from "./harness.mjs";
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const artifacts = join(repoRoot, "artifacts", "e2e");
-const logDir = join(artifacts, "interpretation");
 const CALL = "booth-e2e-interpretation";
 const WATCHDOG_MS = 110_000;
 const DUCK = 0.2;
@@ -132,84 +125,30 @@ function assertRamp(what, r, from, to, rampMs) {
   assert.ok(Math.abs(r.final - to) <= 0.02, `${what}: final value ${r.final} is ${to} ± 0.02`);
 }
 
-test("interpretation: a Chromium listener's Web Audio graph ducks the floor under a live interpreter, and the booth console", { timeout: WATCHDOG_MS + 15_000 }, async (t) => {
-  mkdirSync(artifacts, { recursive: true });
-  // Only this test's own artifacts are replaced (the call test shares artifacts/e2e/).
-  rmSync(logDir, { recursive: true, force: true });
-  mkdirSync(logDir, { recursive: true });
-  for (const file of ["interpretation-listener.png", "interpretation-console-live.png", "interpretation-console-handover.png", "interpretation-measurements.json"]) {
-    rmSync(join(artifacts, file), { force: true });
-  }
-  const work = mkdtempSync(join(tmpdir(), "dragoman-e2e-interp-"));
-  const processes = new Processes(logDir);
-  const measured = {};
-  const pageProblems = [];
-  let browser = null;
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
-    if (browser !== null) await withTimeout("chromium to close", 15_000, browser.close()).catch(() => {});
-    await processes.killAll();
-  };
-  const watchdog = setTimeout(() => {
-    t.diagnostic(`watchdog: still running after ${WATCHDOG_MS} ms, tearing down`);
-    void teardown();
-  }, WATCHDOG_MS);
-
-  let broken = null;
-  const step = (name, fn) =>
-    t.test(name, async (st) => {
-      if (broken !== null) {
-        st.skip(`"${broken}" failed`);
-        return;
-      }
-      try {
-        await fn(st);
-      } catch (e) {
-        broken = name;
-        throw e;
-      }
-    });
-
-  try {
-    const bin = binaries(repoRoot);
-    const secret = randomBytes(16).toString("hex");
-    const configPath = join(work, "dragoman.toml");
-    writeFileSync(
-      configPath,
-      `operator_api_key = "${randomBytes(16).toString("hex")}"\nfloor_duck_gain = ${DUCK}\ngain_ramp_ms = ${RAMP_MS}\n`,
-    );
-    const server = await startServer(processes, bin.dragoman, { secret, configPath, cwd: work });
-    const http = server.http;
-    assert.match(http, /^127\.0\.0\.1:\d+$/);
-    const token = (p) => mintToken(bin.dragoman, secret, CALL, { ...p, mode: "simultaneous" });
-    const joinPage = await (await fetch(`http://${http}/join`, { signal: AbortSignal.timeout(3_000) })).text();
-    assert.match(joinPage, /<script type="module" src="join\.js">/, `the server serves the built web client at /join, not:\n${joinPage.slice(0, 400)}`);
+test("interpretation: a Chromium listener's Web Audio graph ducks the floor under a live interpreter, and the booth console", { timeout: WATCHDOG_MS + 15_000 }, (t) =>
+  runScenario(t, {
+    watchdogMs: WATCHDOG_MS,
+    workPrefix: "dragoman-e2e-interp-",
+    measurements: "interpretation-measurements.json",
+    logDir: "interpretation",
+    ownFiles: ["interpretation-listener.png", "interpretation-console-live.png", "interpretation-console-handover.png"],
+  }, async (s) => {
+    const { measured, pageProblems, step } = s;
+    const { http } = await s.startServer({ config: `floor_duck_gain = ${DUCK}\ngain_ramp_ms = ${RAMP_MS}\n` });
+    const token = (p) => s.token(CALL, { ...p, mode: "simultaneous" });
+    await s.assertServesPage("/join", "join.js", "web client");
 
     const startBot = (p, channel) =>
-      processes.start(p.id, bin.bot, [
-        "--url", `ws://${http}/v1/signal`,
-        "--token", token(p),
-        "--publish", "audio",
-        "--subscribe", "none",
-        "--duration", "100s",
-        "--bind", "127.0.0.1",
-        "--channel", channel,
-        "--report", join(logDir, `${p.id}.report.json`),
-      ], { cwd: work });
+      s.startBot(p.id, { token: token(p), publish: "audio", subscribe: "none", duration: "100s", channel });
 
-    browser = await launchChromium();
+    const browser = await s.launchBrowser();
     /** Opens a participant's join page and joins with the microphone only. */
     const openAndJoin = async (p, viewport = { width: 1280, height: 800 }) => {
-      const context = await browser.newContext({ viewport });
-      const page = await context.newPage();
-      page.setDefaultTimeout(10_000);
-      page.on("pageerror", (e) => pageProblems.push(`${p.id}: page error: ${e.message}`));
-      page.on("console", (m) => {
-        if (m.type() === "error") pageProblems.push(`${p.id}: console error: ${m.text()}`);
+      const page = await openParticipantPage(browser, http, token(p), {
+        viewport,
+        onPageError: (message) => pageProblems.push(`${p.id}: page error: ${message}`),
+        onConsoleError: (text) => pageProblems.push(`${p.id}: console error: ${text}`),
       });
-      await page.goto(`http://${http}/join?token=${token(p)}`, { timeout: 10_000 });
       await waitInPage(page, `${p.id}: pre-join ready`, 10_000, () =>
         document.body.dataset.view === "prejoin" && !document.querySelector("#join-audio-only").hidden && !document.querySelector("#join-button").disabled);
       await page.click("#join-audio-only");
@@ -309,7 +248,7 @@ test("interpretation: a Chromium listener's Web Audio graph ducks the floor unde
 
     await step("3. the interpreter leaves: the floor ramps 0.2 → 1.0", async () => {
       await startSampler(listener);
-      const exit = await processes.stop(bots.interpreter, "SIGINT", 10_000);
+      const exit = await s.processes.stop(bots.interpreter, "SIGINT", 10_000);
       measured.interpreterExit = exit;
       await waitInPage(listener, "the floor back at 1.0", 5_000, (floor) => Math.abs(window.dragoman.audioGains()[floor].current - 1) < 1e-3, floorPub);
       await sleep(100);
@@ -427,10 +366,4 @@ test("interpretation: a Chromium listener's Web Audio graph ducks the floor unde
       t.diagnostic(`console: ${JSON.stringify(measured.console)}`);
       assert.deepEqual(pageProblems, [], "no uncaught errors or console errors in the pages");
     });
-  } finally {
-    clearTimeout(watchdog);
-    await teardown();
-    writeFileSync(join(artifacts, "interpretation-measurements.json"), `${JSON.stringify(measured, null, 2)}\n`);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
+  }));

@@ -20,19 +20,12 @@
 // chromium at /usr/bin/chromium (or CHROMIUM). Run: `npm run e2e` in web/ (after the call test).
 /* global fetch, AbortSignal, window, document */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { launchChromium, waitInPage } from "./browser.mjs";
-import { Processes, binaries, sleep, startServer, waitUntil, withTimeout } from "./harness.mjs";
+import { waitInPage } from "./browser.mjs";
+import { ARTIFACTS as artifacts, runScenario, sleep, waitUntil } from "./harness.mjs";
 
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const artifacts = join(repoRoot, "artifacts", "e2e");
-const logDir = join(artifacts, "operator");
 const WATCHDOG_MS = 75_000;
 const INJECTED_LOSS = 0.25;
 
@@ -71,52 +64,22 @@ function overlapsInPage(selectors) {
   return out;
 }
 
-test("operator dashboard: a live four-party call with a degraded interpreter uplink in headless Chromium", { timeout: WATCHDOG_MS + 15_000 }, async (t) => {
-  mkdirSync(artifacts, { recursive: true });
-  // Only this test's own artifacts are replaced (the call test shares artifacts/e2e/).
-  rmSync(logDir, { recursive: true, force: true });
-  mkdirSync(logDir, { recursive: true });
-  for (const file of ["operator-grid.png", "operator-call.png", "operator-measurements.json"]) {
-    rmSync(join(artifacts, file), { force: true });
-  }
-  const work = mkdtempSync(join(tmpdir(), "dragoman-e2e-operator-"));
-  const processes = new Processes(logDir);
-  const measured = {};
-  const pageProblems = [];
-  const began = Date.now();
-  let browser = null;
-  let tornDown = false;
-  const teardown = async () => {
-    if (tornDown) return;
-    tornDown = true;
-    if (browser !== null) await withTimeout("chromium to close", 15_000, browser.close()).catch(() => {});
-    await processes.killAll();
-  };
-  // Closing the browser and killing the processes makes whatever the test is awaiting fail fast.
-  const watchdog = setTimeout(() => {
-    t.diagnostic(`watchdog: still running after ${WATCHDOG_MS} ms, tearing down`);
-    void teardown();
-  }, WATCHDOG_MS);
-
-  try {
-    const bin = binaries(repoRoot);
-    const secret = randomBytes(16).toString("hex");
-    const operatorKey = randomBytes(16).toString("hex");
-    const configPath = join(work, "dragoman.toml");
-    writeFileSync(configPath, `operator_api_key = "${operatorKey}"\n`);
-    const historyPath = join(work, "history.sqlite");
-    // The server's working directory is the temp dir, so nothing it might write lands in the repo.
-    const server = await startServer(processes, bin.dragoman, {
-      secret,
-      configPath,
-      cwd: work,
-      extraArgs: ["--history", historyPath],
-    });
-    const http = server.http;
-    assert.match(http, /^127\.0\.0\.1:\d+$/);
+test("operator dashboard: a live four-party call with a degraded interpreter uplink in headless Chromium", { timeout: WATCHDOG_MS + 15_000 }, (t) =>
+  runScenario(t, {
+    watchdogMs: WATCHDOG_MS,
+    workPrefix: "dragoman-e2e-operator-",
+    measurements: "operator-measurements.json",
+    logDir: "operator",
+    ownFiles: ["operator-grid.png", "operator-call.png"],
+    beforeWrite: (s) => {
+      s.measured.pageProblems = s.pageProblems;
+    },
+  }, async (s) => {
+    const { measured, pageProblems, began } = s;
+    const server = await s.startServer({ extraArgs: ["--history", join(s.work, "history.sqlite")] });
+    const { http, operatorKey } = server;
     measured.serverReadyMs = Date.now() - began;
-    const page0 = await (await fetch(`http://${http}/operator`, { signal: AbortSignal.timeout(3_000) })).text();
-    assert.match(page0, /<script type="module" src="operator\.js">/, `the server serves the built dashboard at /operator, not:\n${page0.slice(0, 400)}`);
+    await s.assertServesPage("/operator", "operator.js", "dashboard");
 
     // Book the call: this hour's slot (started five minutes ago), four parties.
     const slotStart = rfc3339(Date.now() - 5 * 60_000);
@@ -140,27 +103,22 @@ test("operator dashboard: a live four-party call with a degraded interpreter upl
     // Four bots, the interpreter dropping a quarter of its outgoing packets.
     const botsStarted = Date.now();
     for (const party of PARTIES) {
-      const link = links[party.role];
-      const args = [
-        "--url", `ws://${http}/v1/signal`,
-        "--token", link.token,
-        "--publish", "audio,video",
-        "--subscribe", "all",
-        "--duration", "60s",
-        "--report", join(logDir, `${party.role}.report.json`),
-      ];
-      if (party.role === DEGRADED) args.push("--uplink-loss", String(INJECTED_LOSS), "--loss-seed", "7");
-      processes.start(`bot-${party.role}`, bin.bot, args, { cwd: work });
+      s.startBot(`bot-${party.role}`, {
+        token: links[party.role].token,
+        publish: "audio,video",
+        subscribe: "all",
+        duration: "60s",
+        report: join(s.logDir, `${party.role}.report.json`),
+        extraArgs: party.role === DEGRADED ? ["--uplink-loss", String(INJECTED_LOSS), "--loss-seed", "7"] : [],
+      });
     }
     const since = (at) => Date.now() - at;
 
-    browser = await launchChromium();
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on("pageerror", (e) => pageProblems.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      if (m.type() === "error") pageProblems.push(`console error: ${m.text()}`);
+    await s.launchBrowser();
+    const page = await s.newPage({
+      viewport: { width: 1280, height: 900 },
+      onPageError: (message) => pageProblems.push(`page error: ${message}`),
+      onConsoleError: (text) => pageProblems.push(`console error: ${text}`),
     });
 
     // --- The grid ---------------------------------------------------------------------------
@@ -243,7 +201,7 @@ test("operator dashboard: a live four-party call with a degraded interpreter upl
       reason: r.querySelector(".reason")?.textContent ?? "",
     }));
     const expected = { participants: Object.values(ids).sort(), degraded: DEGRADED };
-    let lastRows = [];
+    let lastRows;
     try {
       await waitInPage(page, "four rows: the interpreter degraded (uplink), the others good", 10_000, ({ participants, degraded }) => {
         const rows = [...document.querySelectorAll(".participant-row")];
@@ -328,11 +286,4 @@ test("operator dashboard: a live four-party call with a degraded interpreter upl
     assert.deepEqual(pageProblems, [], "no page errors or console errors");
     measured.totalMs = Date.now() - began;
     t.diagnostic(`total ${measured.totalMs} ms`);
-  } finally {
-    clearTimeout(watchdog);
-    await teardown();
-    measured.pageProblems = pageProblems;
-    writeFileSync(join(artifacts, "operator-measurements.json"), `${JSON.stringify(measured, null, 2)}\n`);
-    rmSync(work, { recursive: true, force: true });
-  }
-});
+  }));
