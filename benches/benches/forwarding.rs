@@ -9,7 +9,10 @@
 //! - `fanout/N` (N = 3, 10, 50 subscribers): one fresh publisher packet into `MediaEngine::
 //!   handle_datagram`, then `poll_output` drained (unprotect, forwarding decisions, rewrite and
 //!   SRTP protect for each subscriber), the transmits dropped;
-//! - `fanout+sendmmsg/N`: the same, every transmit sent to the sink with `sendmmsg`, batches of 32.
+//! - `fanout+sendmmsg/N`: the same, every transmit sent with `sendmmsg`, batches of 32, one
+//!   datagram per message, each subscriber's to a sink socket of its own on 127.0.0.1;
+//! - `fanout+gso/N`: the same with the media workers' send queue as it runs in the server: the
+//!   datagrams of a batch that go to the same subscriber are joined into one UDP GSO message.
 //!
 //! Time is this thread's CPU time (the machine is shared; see `dragoman_benches::clock`), wall-clock
 //! time is recorded beside it. Criterion's time per iteration is the CPU time per output packet (its
@@ -47,16 +50,17 @@ enum Row {
     FloorSendmmsg,
     Fanout(usize),
     FanoutSend(usize),
+    FanoutGso(usize),
 }
 
 type Key = (usize, Profile, Row);
 
 /// Every timed chunk of every benchmark (warm-up and samples), summed.
 static RESULTS: Mutex<BTreeMap<Key, Measured>> = Mutex::new(BTreeMap::new());
-/// (datagrams sent, `sendmmsg` calls, datagrams the sink received).
-type SinkCounts = (u64, u64, u64);
-/// Per group, the counts of the fan-out's sends.
-static SINKS: Mutex<BTreeMap<(usize, Profile), SinkCounts>> = Mutex::new(BTreeMap::new());
+/// (datagrams sent, `sendmmsg` calls, GSO messages, datagrams the sinks received).
+type SinkCounts = (u64, u64, u64, u64);
+/// Per group and GSO or not, the counts of the fan-out's sends.
+static SINKS: Mutex<BTreeMap<(usize, Profile, bool), SinkCounts>> = Mutex::new(BTreeMap::new());
 
 fn record(key: Key, measured: Measured) {
     if let Ok(mut results) = RESULTS.lock() {
@@ -152,7 +156,8 @@ fn bench_group(c: &mut Criterion, base: Setup) {
     });
     drop((sink, sender));
 
-    let mut loopback = Loopback::new().expect("loopback sockets");
+    let mut loopback = Loopback::new(false).expect("loopback sockets");
+    let mut segmenting = Loopback::new(true).expect("loopback sockets");
     for subscribers in SUBSCRIBERS {
         let setup = Setup {
             subscribers,
@@ -173,9 +178,15 @@ fn bench_group(c: &mut Criterion, base: Setup) {
             let key = (payload, profile, Row::FanoutSend(subscribers));
             b.iter_custom(|iters| measure_fanout(fixture, iters, key, &mut loopback))
         });
+        group.bench_function(BenchmarkId::new("fanout+gso", subscribers), |b| {
+            let fixture = fixture.get_or_insert_with(build);
+            let key = (payload, profile, Row::FanoutGso(subscribers));
+            b.iter_custom(|iters| measure_fanout(fixture, iters, key, &mut segmenting))
+        });
     }
     if let Ok(mut sinks) = SINKS.lock() {
-        sinks.insert((payload, profile), loopback.counts());
+        sinks.insert((payload, profile, false), loopback.counts());
+        sinks.insert((payload, profile, true), segmenting.counts());
     }
     group.finish();
 }
@@ -225,13 +236,16 @@ fn summary() -> String {
     );
     let _ = writeln!(
         out,
-        "Means over every timed chunk (criterion's warm-up and samples). Floors: crypto = header copy + seal; sendmmsg = the same + sendmmsg, 32 per call.\n"
+        "Means over every timed chunk (criterion's warm-up and samples). Floors: crypto = header copy + seal; sendmmsg = the same + sendmmsg, 32 per call. GSO: the fan-out through the workers' send queue, which joins a batch's datagrams to one subscriber into one GSO message (compared with the same sendmmsg floor).\n"
     );
     let _ = writeln!(
         out,
-        "| profile | payload | subscribers | fan-out ns | × crypto floor | allocs | fan-out + sendmmsg ns | × sendmmsg floor | allocs | output pkt/s | wall: × crypto, × sendmmsg |"
+        "| profile | payload | subscribers | fan-out ns | × crypto floor | allocs | fan-out + sendmmsg ns | × sendmmsg floor | allocs | output pkt/s | fan-out + GSO ns | × sendmmsg floor | output pkt/s | wall: × crypto, × sendmmsg |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     let mut groups: Vec<(usize, Profile)> = results.keys().map(|(p, f, _)| (*p, *f)).collect();
     groups.dedup();
     for (payload, profile) in groups {
@@ -247,7 +261,7 @@ fn summary() -> String {
             |f: Option<PerPacket>| f.map_or("–".to_string(), |f| format!("{:.2}", f.allocations));
         let _ = writeln!(
             out,
-            "| {} | {payload} B | floors | {} | 1× | {} | {} | 1× | {} | {} | |",
+            "| {} | {payload} B | floors | {} | 1× | {} | {} | 1× | {} | {} | | | | |",
             profile.name(),
             floor_cell(crypto),
             floor_allocs(crypto),
@@ -263,7 +277,8 @@ fn summary() -> String {
         for n in SUBSCRIBERS {
             let fan = get(Row::Fanout(n));
             let send = get(Row::FanoutSend(n));
-            if fan.is_none() && send.is_none() {
+            let gso = get(Row::FanoutGso(n));
+            if fan.is_none() && send.is_none() && gso.is_none() {
                 continue;
             }
             let ns =
@@ -273,7 +288,7 @@ fn summary() -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {payload} B | {n} | {} | {} | {} | {} | {} | {} | {} | {}, {} |",
+                "| {} | {payload} B | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}, {} |",
                 profile.name(),
                 ns(fan),
                 ratio(fan, crypto, false),
@@ -282,6 +297,9 @@ fn summary() -> String {
                 ratio(send, sendmmsg, false),
                 allocs(send),
                 send.map_or("–".to_string(), |m| format!("{:.0}k", 1e6 / m.cpu)),
+                ns(gso),
+                ratio(gso, sendmmsg, false),
+                gso.map_or("–".to_string(), |m| format!("{:.0}k", 1e6 / m.cpu)),
                 ratio(fan, crypto, true),
                 ratio(send, sendmmsg, true),
             );
@@ -289,12 +307,17 @@ fn summary() -> String {
     }
     let _ = writeln!(out);
     if let Ok(sinks) = SINKS.lock() {
-        for ((payload, profile), (sent, calls, received)) in sinks.iter() {
+        for ((payload, profile, gso), (sent, calls, segmented, received)) in sinks.iter() {
             if *sent > 0 {
                 let _ = writeln!(
                     out,
-                    "{} {payload} B: fan-out sent {sent} datagrams in {calls} sendmmsg calls ({:.1} per call); the sink received {received} ({:.2} %).",
+                    "{} {payload} B {}: sent {sent} datagrams in {calls} sendmmsg calls ({:.1} per call, {segmented} GSO messages); the sinks received {received} ({:.2} %).",
                     profile.name(),
+                    if *gso {
+                        "fan-out + GSO"
+                    } else {
+                        "fan-out + sendmmsg"
+                    },
                     *sent as f64 / *calls as f64,
                     100.0 * *received as f64 / *sent as f64,
                 );
@@ -303,7 +326,7 @@ fn summary() -> String {
     }
     for ((payload, profile, row), m) in results.iter() {
         let n = match row {
-            Row::Fanout(n) | Row::FanoutSend(n) => *n as u64,
+            Row::Fanout(n) | Row::FanoutSend(n) | Row::FanoutGso(n) => *n as u64,
             _ => continue,
         };
         let expected = m.incoming * n;

@@ -22,7 +22,7 @@
 //! them with `sendmmsg` to a UDP sink on 127.0.0.1. The engine's datagrams to the publisher (receiver
 //! reports, TWCC feedback) always go back to the publisher through the in-memory network.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -134,44 +134,60 @@ impl Egress for Discard {
     }
 }
 
-/// Sends every transmit to a UDP sink on 127.0.0.1 through the media workers' own send queue
-/// ([`SendQueue`]: [`dragoman_udp::BATCH`] per `sendmmsg`, batching across subscribers and incoming packets);
-/// the sink is drained between chunks.
+/// Sends every transmit through the media workers' own send queue ([`SendQueue`]:
+/// [`dragoman_udp::BATCH`] per `sendmmsg`, batching across subscribers and incoming packets), each
+/// subscriber's datagrams to a sink socket of its own on 127.0.0.1, so that datagrams are joined
+/// into GSO messages exactly when a worker's would be. The sinks are drained between chunks.
 #[derive(Debug)]
 pub struct Loopback {
     socket: std::net::UdpSocket,
     queue: SendQueue<Vec<u8>>,
-    sink: UdpSink,
+    /// Subscriber address → its sink.
+    sinks: HashMap<SocketAddr, UdpSink>,
 }
 
 impl Loopback {
-    pub fn new() -> io::Result<Self> {
-        let sink = UdpSink::new()?;
+    /// `gso`: whether the queue may join datagrams to one subscriber (UDP GSO), as a worker's does.
+    pub fn new(gso: bool) -> io::Result<Self> {
         let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
         Ok(Loopback {
             socket,
-            queue: SendQueue::new(),
-            sink,
+            queue: if gso {
+                SendQueue::new()
+            } else {
+                SendQueue::without_gso()
+            },
+            sinks: HashMap::new(),
         })
     }
 
-    /// (datagrams sent, `sendmmsg` calls, datagrams the sink received).
-    pub fn counts(&mut self) -> (u64, u64, u64) {
-        self.sink.drain();
+    /// (datagrams sent, `sendmmsg` calls, segmented (GSO) messages, datagrams the sinks received).
+    pub fn counts(&mut self) -> (u64, u64, u64, u64) {
+        self.idle();
         let stats = self.queue.stats();
         assert_eq!(stats.errors + stats.dropped_full, 0, "every send succeeded");
-        (stats.datagrams, stats.calls, self.sink.received())
+        let received = self.sinks.values().map(UdpSink::received).sum();
+        (
+            stats.datagrams,
+            stats.calls,
+            stats.segmented_messages,
+            received,
+        )
     }
 }
 
 impl Egress for Loopback {
     fn transmit(&mut self, transmit: Transmit) {
-        // Every copy goes to the sink: on loopback the destination does not change the cost.
-        self.queue.push(
-            self.socket.as_fd(),
-            transmit.contents.into(),
-            self.sink.addr().into(),
-        );
+        // A subscriber's first transmit opens its sink (once per subscriber, in the warm-up).
+        let sink = match self.sinks.entry(transmit.destination) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(UdpSink::new().expect("a sink socket"))
+            }
+        };
+        let to = sink.addr().into();
+        self.queue
+            .push(self.socket.as_fd(), transmit.contents.into(), to);
     }
 
     fn flush(&mut self) {
@@ -179,7 +195,9 @@ impl Egress for Loopback {
     }
 
     fn idle(&mut self) {
-        self.sink.drain();
+        for sink in self.sinks.values_mut() {
+            sink.drain();
+        }
     }
 }
 

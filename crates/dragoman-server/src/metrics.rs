@@ -33,6 +33,7 @@ pub struct Metrics {
     udp_bytes_out: IntCounter,
     udp_send_errors: IntCounter,
     udp_send_calls: IntCounter,
+    udp_segmented: IntCounter,
     udp_receive_calls: IntCounter,
     udp_handed_over: IntCounter,
     keyframe_requests_sent: IntCounter,
@@ -205,6 +206,11 @@ impl Metrics {
                 &r,
                 "dragoman_udp_send_calls_total",
                 "sendmmsg calls made by the media workers (datagrams sent / calls = batch size).",
+            ),
+            udp_segmented: counter(
+                &r,
+                "dragoman_udp_segmented_messages_total",
+                "Sent messages that carried several datagrams to one peer (UDP GSO).",
             ),
             udp_receive_calls: counter(
                 &r,
@@ -391,6 +397,7 @@ impl Metrics {
         catch_up(&self.udp_bytes_out, socket.bytes_sent);
         catch_up(&self.udp_send_errors, socket.send_errors);
         catch_up(&self.udp_send_calls, socket.send_calls);
+        catch_up(&self.udp_segmented, socket.segmented_messages);
         catch_up(&self.udp_receive_calls, socket.receive_calls);
         catch_up(&self.udp_handed_over, socket.handed_over);
         catch_up(&self.keyframe_requests_sent, stats.keyframe_requests_sent);

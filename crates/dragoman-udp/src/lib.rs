@@ -11,6 +11,7 @@
 //!
 //! Linux only, like the `SO_REUSEPORT` group the workers share a port with.
 
+pub mod plan;
 mod recv;
 mod send;
 mod sys;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use socket2::SockAddr;
 
 use crate::BATCH;
+use crate::plan::Plan;
 use crate::sys;
 
 /// How long a full send buffer is waited for before the rest of a batch is dropped. Loopback and
@@ -62,17 +63,34 @@ pub struct SendStats {
     pub bytes: u64,
     /// `sendmmsg` calls made.
     pub calls: u64,
+    /// Messages that carried several datagrams to one destination (UDP GSO).
+    pub segmented_messages: u64,
     /// Datagrams the kernel refused (e.g. no route): each is skipped, the rest still go.
     pub errors: u64,
     /// Datagrams dropped because the send buffer stayed full.
     pub dropped_full: u64,
 }
 
+/// The `UDP_SEGMENT` option (linux/udp.h; not in `libc` for glibc targets).
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// A control message carrying a GSO segment size, laid out as `CMSG_SPACE(sizeof(u16))`: the
+/// header, then the data at `CMSG_DATA` (the header's size is already aligned on Linux).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SegmentControl {
+    header: libc::cmsghdr,
+    segment: u16,
+}
+
 /// Datagrams waiting to go out on one socket. [`SendQueue::push`] sends a full batch at once;
-/// [`SendQueue::flush`] sends the rest. Its buffer is allocated once: pushing allocates nothing.
+/// [`SendQueue::flush`] sends the rest. Datagrams of one batch to the same destination go out as
+/// one UDP GSO message when the kernel allows it (see [`crate::plan`]). Its buffer is allocated
+/// once: pushing and flushing allocate nothing.
 #[derive(Debug)]
 pub struct SendQueue<D> {
     pending: Vec<(D, SockAddr)>,
+    gso: bool,
     stats: SendStats,
     last_error: Option<io::Error>,
 }
@@ -84,12 +102,28 @@ impl<D: AsRef<[u8]>> Default for SendQueue<D> {
 }
 
 impl<D: AsRef<[u8]>> SendQueue<D> {
+    /// A queue that joins datagrams to one destination with UDP GSO (falling back to one message
+    /// per datagram, for good, the first time the kernel refuses a segmented message).
     pub fn new() -> Self {
         SendQueue {
             pending: Vec::with_capacity(BATCH),
+            gso: true,
             stats: SendStats::default(),
             last_error: None,
         }
+    }
+
+    /// A queue that sends one message per datagram (plain `sendmmsg`).
+    pub fn without_gso() -> Self {
+        SendQueue {
+            gso: false,
+            ..Self::new()
+        }
+    }
+
+    /// Whether segmented (GSO) messages are in use.
+    pub fn uses_gso(&self) -> bool {
+        self.gso
     }
 
     /// Queue a datagram; when a batch is full, send it on `fd`.
@@ -109,32 +143,47 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
         self.pending.is_empty()
     }
 
-    /// Send everything queued. A datagram the kernel refuses is counted and skipped; when the send
+    /// Send everything queued. A message the kernel refuses is counted and skipped; when the send
     /// buffer stays full for [`MAX_SEND_WAIT`], the rest is counted and dropped.
     pub fn flush(&mut self, fd: BorrowedFd<'_>) {
-        let mut start = 0;
-        while start < self.pending.len() {
-            match send_batch(fd, &self.pending[start..]) {
+        let mut plan = Plan::new(&self.pending, self.gso);
+        let mut next = 0;
+        while next < plan.len {
+            match send_messages(fd, &self.pending, &plan, next) {
                 Ok(sent) => {
                     self.stats.calls += 1;
-                    for (datagram, _) in &self.pending[start..start + sent] {
-                        self.stats.datagrams += 1;
-                        self.stats.bytes += datagram.as_ref().len() as u64;
+                    for m in next..next + sent {
+                        for &i in plan.datagrams(m) {
+                            self.stats.datagrams += 1;
+                            self.stats.bytes += self.pending[i].0.as_ref().len() as u64;
+                        }
+                        if plan.messages[m].count > 1 {
+                            self.stats.segmented_messages += 1;
+                        }
                     }
-                    start += sent;
+                    next += sent;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !sys::wait_writable(fd, MAX_SEND_WAIT).unwrap_or(false) {
-                        self.stats.dropped_full += (self.pending.len() - start) as u64;
+                        let rest: usize = (next..plan.len).map(|m| plan.messages[m].count).sum();
+                        self.stats.dropped_full += rest as u64;
                         self.last_error = Some(e);
                         break;
                     }
                 }
-                Err(e) => {
-                    self.stats.errors += 1;
+                Err(e) if plan.messages[next].count > 1 && refuses_segmentation(&e) => {
+                    // This path cannot segment (e.g. no checksum offload): stop joining, and send
+                    // what is left one datagram per message.
+                    self.gso = false;
                     self.last_error = Some(e);
-                    start += 1;
+                    plan = plan.unjoined_from(next);
+                    next = 0;
+                }
+                Err(e) => {
+                    self.stats.errors += plan.messages[next].count as u64;
+                    self.last_error = Some(e);
+                    next += 1;
                 }
             }
         }
@@ -149,6 +198,74 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
     pub fn take_error(&mut self) -> Option<io::Error> {
         self.last_error.take()
     }
+}
+
+/// Errors with which the kernel refuses a segmented message it cannot send as such.
+fn refuses_segmentation(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+    )
+}
+
+/// One `sendmmsg` call with the messages of `plan` from `first` on. Returns how many messages the
+/// kernel took, from `first`; an error means message `first` was not sent.
+fn send_messages<D: AsRef<[u8]>>(
+    fd: BorrowedFd<'_>,
+    datagrams: &[(D, SockAddr)],
+    plan: &Plan,
+    first: usize,
+) -> io::Result<usize> {
+    let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|_| libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    });
+    for (iov, &i) in iovs.iter_mut().zip(plan.order.iter()).take(
+        plan.messages[..plan.len]
+            .iter()
+            .map(|m| m.count)
+            .sum::<usize>(),
+    ) {
+        let data = datagrams[i].0.as_ref();
+        // The kernel only reads through `iov_base` on a send.
+        iov.iov_base = data.as_ptr().cast_mut().cast();
+        iov.iov_len = data.len();
+    }
+    let mut controls: [SegmentControl; BATCH] = std::array::from_fn(|m| SegmentControl {
+        header: libc::cmsghdr {
+            cmsg_len: (size_of::<libc::cmsghdr>() + size_of::<u16>()) as _,
+            cmsg_level: libc::SOL_UDP,
+            cmsg_type: UDP_SEGMENT,
+        },
+        segment: plan.messages[m].segment.min(u16::MAX as usize) as u16,
+    });
+    let mut messages: [libc::mmsghdr; BATCH] = std::array::from_fn(|_| libc::mmsghdr {
+        msg_hdr: libc::msghdr {
+            msg_name: std::ptr::null_mut(),
+            msg_namelen: 0,
+            msg_iov: std::ptr::null_mut(),
+            msg_iovlen: 0,
+            msg_control: std::ptr::null_mut(),
+            msg_controllen: 0,
+            msg_flags: 0,
+        },
+        msg_len: 0,
+    });
+    let count = plan.len - first;
+    for (k, message) in messages.iter_mut().take(count).enumerate() {
+        let m = first + k;
+        let plan_message = plan.messages[m];
+        let to = &datagrams[plan.order[plan_message.first]].1;
+        message.msg_hdr.msg_name = to.as_ptr().cast_mut().cast();
+        message.msg_hdr.msg_namelen = to.len();
+        message.msg_hdr.msg_iov = &mut iovs[plan_message.first];
+        message.msg_hdr.msg_iovlen = plan_message.count as _;
+        if plan_message.count > 1 {
+            message.msg_hdr.msg_control = std::ptr::from_mut(&mut controls[m]).cast();
+            message.msg_hdr.msg_controllen = size_of::<SegmentControl>() as _;
+        }
+    }
+    sys::sendmmsg(fd, &mut messages[..count])
 }
 
 #[cfg(test)]
@@ -182,6 +299,10 @@ mod tests {
         let stats = queue.stats();
         assert_eq!((stats.datagrams, stats.bytes), (100, 400));
         assert_eq!(stats.calls, 4, "100 datagrams in batches of 32");
+        // Each full batch holds 10 or 11 datagrams per sink, joined into one GSO message per sink;
+        // the last batch (96..99) has two for the first sink.
+        assert_eq!(stats.segmented_messages, 3 * 3 + 1);
+        assert!(queue.uses_gso());
 
         for (k, sink) in sinks.iter().enumerate() {
             let mut batch = RecvBatch::new();
@@ -197,6 +318,44 @@ mod tests {
             let expected: Vec<u32> = (0..100).filter(|i| *i as usize % 3 == k).collect();
             assert_eq!(got, expected);
         }
+    }
+
+    #[test]
+    fn without_gso_every_datagram_is_its_own_message() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut queue = SendQueue::without_gso();
+        for i in 0..10u8 {
+            queue.push(sender.as_fd(), vec![i; 100], sink.local_addr().unwrap());
+        }
+        queue.flush(sender.as_fd());
+        assert_eq!(queue.stats().segmented_messages, 0);
+        assert_eq!(queue.stats().datagrams, 10);
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(sink.as_fd()).unwrap(), 10);
+    }
+
+    #[test]
+    fn joined_datagrams_arrive_as_the_datagrams_they_were() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut queue = SendQueue::new();
+        let to = sink.local_addr().unwrap();
+        // A frame: four full packets and a short last one, all to one subscriber.
+        for i in 0..4u8 {
+            queue.push(sender.as_fd(), vec![i; 1200], to);
+        }
+        queue.push(sender.as_fd(), vec![9u8; 300], to);
+        queue.flush(sender.as_fd());
+        assert_eq!(queue.stats().segmented_messages, 1);
+        assert_eq!(queue.stats().calls, 1);
+        let mut batch = RecvBatch::new();
+        assert_eq!(batch.recv(sink.as_fd()).unwrap(), 5);
+        let got: Vec<(usize, u8)> = batch
+            .iter()
+            .map(|d| (d.contents.len(), d.contents[0]))
+            .collect();
+        assert_eq!(got, vec![(1200, 0), (1200, 1), (1200, 2), (1200, 3), (300, 9)]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One media worker's loop: epoll (mio) over its sockets and its job waker; datagrams taken
 //! [`BATCH`] at a time with `recvmmsg`, fed to the engine, and the engine's output sent [`BATCH`]
-//! at a time with `sendmmsg`, batches spanning subscribers.
+//! at a time with `sendmmsg`, batches spanning subscribers (datagrams of a batch to the same
+//! subscriber go as one UDP GSO message).
 //!
 //! Per receive batch: feed every datagram, hand time to the engine once (str0m releases written
 //! packets only then), drain its output into the send queue, flush. Nothing on that path allocates
@@ -385,6 +386,7 @@ impl WorkerLoop {
         socket.datagrams_sent = sent.datagrams;
         socket.bytes_sent = sent.bytes;
         socket.send_calls = sent.calls;
+        socket.segmented_messages = sent.segmented_messages;
         socket.send_errors = sent.errors + sent.dropped_full;
         if let Some(e) = self.outgoing.take_error() {
             tracing::debug!(worker = self.index, error = %e, "send failed");

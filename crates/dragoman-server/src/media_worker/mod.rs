@@ -32,6 +32,8 @@ pub struct SocketStats {
     pub send_errors: u64,
     /// `sendmmsg` calls.
     pub send_calls: u64,
+    /// Messages that carried several datagrams to one peer (UDP GSO).
+    pub segmented_messages: u64,
     pub datagrams_received: u64,
     /// `recvmmsg` calls that returned datagrams.
     pub receive_calls: u64,
@@ -46,6 +48,7 @@ impl std::ops::AddAssign for SocketStats {
         self.bytes_sent += other.bytes_sent;
         self.send_errors += other.send_errors;
         self.send_calls += other.send_calls;
+        self.segmented_messages += other.segmented_messages;
         self.datagrams_received += other.datagrams_received;
         self.receive_calls += other.receive_calls;
         self.handed_over += other.handed_over;
