@@ -355,7 +355,10 @@ mod tests {
             .iter()
             .map(|d| (d.contents.len(), d.contents[0]))
             .collect();
-        assert_eq!(got, vec![(1200, 0), (1200, 1), (1200, 2), (1200, 3), (300, 9)]);
+        assert_eq!(
+            got,
+            vec![(1200, 0), (1200, 1), (1200, 2), (1200, 3), (300, 9)]
+        );
     }
 
     #[test]
