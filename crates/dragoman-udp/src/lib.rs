@@ -18,7 +18,6 @@ mod sys;
 
 pub use recv::{Datagram, MAX_DATAGRAM, RecvBatch};
 pub use send::{SendQueue, SendStats, send_batch};
-pub use sys::wait_writable;
 
 /// Datagrams per system call, both ways. 32 halves the per-call overhead 5 times over, and a
 /// batch's buffers still fit in the L1/L2 caches.

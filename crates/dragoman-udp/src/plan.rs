@@ -52,16 +52,18 @@ impl Plan {
         let mut messages = 0;
         for (i, (datagram, to)) in datagrams.iter().take(n).enumerate() {
             let len = datagram.as_ref().len();
-            let joinable = gso.then(|| {
-                (0..messages).rev().find(|&m| {
+            // Only the newest message to this destination may take more: joining an older one
+            // would send this datagram before ones queued earlier to the same place.
+            let joinable = gso
+                .then(|| (0..messages).rev().find(|&m| datagrams[heads[m]].1 == *to))
+                .flatten()
+                .filter(|&m| {
                     open[m]
-                        && datagrams[heads[m]].1 == *to
                         && len <= segment[m]
                         && count[m] < MAX_SEGMENTS
                         && bytes[m] + len <= MAX_GSO_BYTES
-                })
-            });
-            let m = match joinable.flatten() {
+                });
+            let m = match joinable {
                 Some(m) => m,
                 None => {
                     let m = messages;
@@ -124,6 +126,38 @@ impl Plan {
         plan
     }
 
+    /// The messages from `from` on, with message `from` split into one message per datagram (for
+    /// when the kernel refuses that one segmented message).
+    pub fn unjoin_message(&self, from: usize) -> Plan {
+        let mut plan = Plan {
+            order: [0; BATCH],
+            messages: [Message::default(); BATCH],
+            len: 0,
+        };
+        let mut next = 0;
+        let mut add = |plan: &mut Plan, group: &[usize], segment: usize| {
+            plan.order[next..next + group.len()].copy_from_slice(group);
+            plan.messages[plan.len] = Message {
+                first: next,
+                count: group.len(),
+                segment,
+            };
+            plan.len += 1;
+            next += group.len();
+        };
+        for m in from..self.len {
+            let segment = self.messages[m].segment;
+            if m == from {
+                for single in self.datagrams(m).chunks(1) {
+                    add(&mut plan, single, segment);
+                }
+            } else {
+                add(&mut plan, self.datagrams(m), segment);
+            }
+        }
+        plan
+    }
+
     /// The datagram indices of message `m`.
     pub fn datagrams(&self, m: usize) -> &[usize] {
         let message = self.messages[m];
@@ -177,6 +211,44 @@ mod tests {
             vec![vec![0, 3, 6], vec![1, 4, 7], vec![2, 5, 8]]
         );
         assert_eq!(plan(&items, false).len(), 9, "no GSO: one message each");
+    }
+
+    #[test]
+    fn datagrams_to_one_destination_never_overtake_each_other() {
+        // Two publishers' packets of different sizes to one subscriber: joining the 100-byte ones
+        // into the first message would send #2 before #1.
+        let items = [
+            (100, 1),
+            (1200, 1),
+            (100, 1),
+            (100, 1),
+            (1250, 1),
+            (1200, 1),
+        ];
+        let messages = plan(&items, true);
+        let sent: Vec<usize> = messages.concat();
+        assert_eq!(sent, vec![0, 1, 2, 3, 4, 5], "{messages:?}");
+        assert_eq!(messages, vec![vec![0], vec![1, 2], vec![3], vec![4, 5]]);
+    }
+
+    #[test]
+    fn a_refused_message_is_split_and_the_rest_kept() {
+        let datagrams: Vec<(Vec<u8>, SockAddr)> = [(1200, 1), (1200, 2), (1200, 1), (1200, 2)]
+            .iter()
+            .map(|(len, port)| (vec![0u8; *len], to(*port)))
+            .collect();
+        let joined = Plan::new(&datagrams, true);
+        assert_eq!(joined.len, 2);
+        let split = joined.unjoin_message(0);
+        let messages: Vec<Vec<usize>> = (0..split.len)
+            .map(|m| split.datagrams(m).to_vec())
+            .collect();
+        assert_eq!(messages, vec![vec![0], vec![2], vec![1, 3]]);
+        let single = joined.unjoined_from(1);
+        let messages: Vec<Vec<usize>> = (0..single.len)
+            .map(|m| single.datagrams(m).to_vec())
+            .collect();
+        assert_eq!(messages, vec![vec![1], vec![3]]);
     }
 
     #[test]

@@ -87,7 +87,12 @@ impl RecvBatch {
             message.msg_hdr.msg_iov = iov;
             message.msg_hdr.msg_name = std::ptr::from_mut(source).cast();
         }
-        let n = sys::recvmmsg(fd, &mut messages)?;
+        // SAFETY: each message's `msg_name` points at its own element of `self.sources` with
+        // `msg_namelen` its size, and its `msg_iov` at one element of `iovs`, which points at its
+        // own buffer of `self.buffers` with `iov_len` its size; `self` is exclusively borrowed and
+        // `iovs` lives in this frame, both for the whole call.
+        #[allow(unsafe_code)]
+        let n = unsafe { sys::recvmmsg(fd, &mut messages)? };
         for (i, message) in messages.iter().take(n).enumerate() {
             self.lengths[i] = (message.msg_len as usize).min(MAX_DATAGRAM);
             self.flags[i] = message.msg_hdr.msg_flags;

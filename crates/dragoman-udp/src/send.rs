@@ -53,7 +53,12 @@ pub fn send_batch<D: AsRef<[u8]>>(
     for (message, iov) in messages.iter_mut().zip(iovs.iter_mut()) {
         message.msg_hdr.msg_iov = iov;
     }
-    sys::sendmmsg(fd, &mut messages[..n])
+    // SAFETY: each message's `msg_name` points at an address in `datagrams` and its `msg_iov` at
+    // one element of `iovs`, whose bytes are a datagram in `datagrams`; all outlive the call.
+    #[allow(unsafe_code)]
+    unsafe {
+        sys::sendmmsg(fd, &mut messages[..n])
+    }
 }
 
 /// What a [`SendQueue`] did.
@@ -71,9 +76,6 @@ pub struct SendStats {
     pub dropped_full: u64,
 }
 
-/// The `UDP_SEGMENT` option (linux/udp.h; not in `libc` for glibc targets).
-const UDP_SEGMENT: libc::c_int = 103;
-
 /// A control message carrying a GSO segment size, laid out as `CMSG_SPACE(sizeof(u16))`: the
 /// header, then the data at `CMSG_DATA` (the header's size is already aligned on Linux).
 #[repr(C)]
@@ -82,6 +84,19 @@ struct SegmentControl {
     header: libc::cmsghdr,
     segment: u16,
 }
+
+/// `CMSG_LEN(sizeof(u16))`: the header and the data, without trailing padding.
+const SEGMENT_CMSG_LEN: usize = size_of::<libc::cmsghdr>() + size_of::<u16>();
+
+// The layout the kernel expects: the data right after the header, the whole as long as
+// `CMSG_SPACE(sizeof(u16))` (the length rounded up to the header's alignment).
+const _: () = {
+    assert!(std::mem::offset_of!(SegmentControl, segment) == size_of::<libc::cmsghdr>());
+    assert!(
+        size_of::<SegmentControl>()
+            == SEGMENT_CMSG_LEN.next_multiple_of(std::mem::align_of::<libc::cmsghdr>())
+    );
+};
 
 /// Datagrams waiting to go out on one socket. [`SendQueue::push`] sends a full batch at once;
 /// [`SendQueue::flush`] sends the rest. Datagrams of one batch to the same destination go out as
@@ -173,11 +188,17 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
                     }
                 }
                 Err(e) if plan.messages[next].count > 1 && refuses_segmentation(&e) => {
-                    // This path cannot segment (e.g. no checksum offload): stop joining, and send
-                    // what is left one datagram per message.
-                    self.gso = false;
+                    // EIO: the device cannot segment (no checksum offload): stop joining on this
+                    // socket for good. Anything else (EINVAL: segments plus headers over the
+                    // route's MTU, say) concerns this message only. Either way, what was refused
+                    // goes again one datagram per message.
+                    if e.raw_os_error() == Some(libc::EIO) {
+                        self.gso = false;
+                        plan = plan.unjoined_from(next);
+                    } else {
+                        plan = plan.unjoin_message(next);
+                    }
                     self.last_error = Some(e);
-                    plan = plan.unjoined_from(next);
                     next = 0;
                 }
                 Err(e) => {
@@ -233,9 +254,9 @@ fn send_messages<D: AsRef<[u8]>>(
     }
     let mut controls: [SegmentControl; BATCH] = std::array::from_fn(|m| SegmentControl {
         header: libc::cmsghdr {
-            cmsg_len: (size_of::<libc::cmsghdr>() + size_of::<u16>()) as _,
+            cmsg_len: SEGMENT_CMSG_LEN as _,
             cmsg_level: libc::SOL_UDP,
-            cmsg_type: UDP_SEGMENT,
+            cmsg_type: libc::UDP_SEGMENT,
         },
         segment: plan.messages[m].segment.min(u16::MAX as usize) as u16,
     });
@@ -258,14 +279,22 @@ fn send_messages<D: AsRef<[u8]>>(
         let to = &datagrams[plan.order[plan_message.first]].1;
         message.msg_hdr.msg_name = to.as_ptr().cast_mut().cast();
         message.msg_hdr.msg_namelen = to.len();
-        message.msg_hdr.msg_iov = &mut iovs[plan_message.first];
+        // A pointer into the whole array: the kernel reads `count` iovecs from here.
+        message.msg_hdr.msg_iov = iovs.as_mut_ptr().wrapping_add(plan_message.first);
         message.msg_hdr.msg_iovlen = plan_message.count as _;
         if plan_message.count > 1 {
             message.msg_hdr.msg_control = std::ptr::from_mut(&mut controls[m]).cast();
             message.msg_hdr.msg_controllen = size_of::<SegmentControl>() as _;
         }
     }
-    sys::sendmmsg(fd, &mut messages[..count])
+    // SAFETY: every pointer in `messages[..count]` points into this frame: `msg_name` at an
+    // address in `datagrams`, `msg_iov` at `plan_message.count` consecutive elements of `iovs`
+    // (the plan's ranges lie within `iovs`), each iovec at a datagram in
+    // `datagrams`, `msg_control` at an element of `controls`; all outlive the call.
+    #[allow(unsafe_code)]
+    unsafe {
+        sys::sendmmsg(fd, &mut messages[..count])
+    }
 }
 
 #[cfg(test)]

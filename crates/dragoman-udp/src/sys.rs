@@ -1,5 +1,7 @@
-//! The system calls (`sendmmsg`, `recvmmsg`, `poll`): the crate's only `unsafe` code. Every
-//! pointer handed to the kernel borrows from the caller's frame, which outlives the call.
+//! The system calls (`sendmmsg`, `recvmmsg`, `poll`) and the socket-address cast: with the two
+//! call sites in `send.rs` and `recv.rs` that build the message headers, the crate's only `unsafe`
+//! code. Every pointer handed to the kernel borrows from the caller's frame, which outlives the
+//! call.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -7,16 +9,24 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-/// `sendmmsg(2)`: the kernel reads each `msghdr` (name, iovecs and the bytes they point at) and
-/// writes only each `msg_len`. Returns how many messages it sent (from the first).
-pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, messages: &mut [libc::mmsghdr]) -> io::Result<usize> {
+/// `sendmmsg(2)`: the kernel reads each `msghdr` (name, iovecs and the bytes they point at,
+/// control messages) and writes only each `msg_len`. Returns how many messages it sent (from the
+/// first).
+///
+/// # Safety
+/// Every pointer inside `messages` (`msg_name`, `msg_iov` with `msg_iovlen` iovecs, each iovec's
+/// bytes, `msg_control`) must point to live memory of at least the stated length for the duration
+/// of the call.
+pub(crate) unsafe fn sendmmsg(
+    fd: BorrowedFd<'_>,
+    messages: &mut [libc::mmsghdr],
+) -> io::Result<usize> {
     if messages.is_empty() {
         return Ok(0);
     }
     // SAFETY: `messages` is a live, exclusive slice of initialised `mmsghdr`s and its length is
-    // passed with it. Every pointer inside (addresses, iovecs, datagram bytes) borrows from the
-    // caller's frame for the duration of this call, with matching lengths. `fd` is open while
-    // borrowed.
+    // passed with it; the pointers inside are valid by this function's contract. `fd` is open
+    // while borrowed.
     let n = unsafe {
         libc::sendmmsg(
             fd.as_raw_fd(),
@@ -33,13 +43,19 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, messages: &mut [libc::mmsghdr]) -> io
 
 /// `recvmmsg(2)` without waiting: the kernel writes the datagrams into the iovecs' buffers, their
 /// source addresses into each `msg_name` (up to `msg_namelen`), and each `msg_len`/`msg_flags`.
-pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, messages: &mut [libc::mmsghdr]) -> io::Result<usize> {
+///
+/// # Safety
+/// Every buffer inside `messages` (`msg_name` with `msg_namelen` bytes, `msg_iov` with
+/// `msg_iovlen` iovecs, each iovec's `iov_len` bytes) must be live, writable and not otherwise
+/// borrowed for the duration of the call.
+pub(crate) unsafe fn recvmmsg(
+    fd: BorrowedFd<'_>,
+    messages: &mut [libc::mmsghdr],
+) -> io::Result<usize> {
     if messages.is_empty() {
         return Ok(0);
     }
-    // SAFETY: as for `sendmmsg`; in addition every buffer the kernel writes (`msg_name` with its
-    // `msg_namelen`, each iovec with its `iov_len`) is exclusively borrowed by the caller for the
-    // duration of the call and at least as long as stated. A null timeout means none.
+    // SAFETY: the buffers are valid by this function's contract; a null timeout means none.
     let n = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
