@@ -291,5 +291,11 @@ mod tests {
                 .to_string()
                 .contains("media_public_addresses")
         );
+        config = Config::default();
+        config.media_workers = MAX_MEDIA_WORKERS + 1;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("media_workers"), "{err}");
+        config.media_workers = MAX_MEDIA_WORKERS;
+        assert!(config.validate().is_ok());
     }
 }

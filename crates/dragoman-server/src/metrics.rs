@@ -36,6 +36,7 @@ pub struct Metrics {
     udp_segmented: IntCounter,
     udp_receive_calls: IntCounter,
     udp_handed_over: IntCounter,
+    udp_handover_refused: IntCounter,
     keyframe_requests_sent: IntCounter,
     keyframe_requests_received: IntCounter,
     dropped: IntCounterVec,
@@ -202,6 +203,12 @@ impl Metrics {
                 "dragoman_udp_send_errors_total",
                 "UDP sends that failed.",
             ),
+            udp_handover_refused: counter(
+                &r,
+                "dragoman_udp_handovers_refused_total",
+                "Unknown senders' STUN Binding requests a media worker did not show the others: over \
+                 its budget of 500 per second (a stranger spraying them).",
+            ),
             udp_send_calls: counter(
                 &r,
                 "dragoman_udp_send_calls_total",
@@ -220,8 +227,10 @@ impl Metrics {
             udp_handed_over: counter(
                 &r,
                 "dragoman_udp_datagrams_handed_over_total",
-                "Datagrams that reached a media worker other than their peer's and were handed to it \
-                 (new peers connecting; steady-state media arrives on its worker directly).",
+                "Datagrams handed from one media worker to another: for a peer of the other worker, \
+                 or copies of an unknown sender's STUN Binding request shown to every other worker \
+                 (new peers connecting, or strangers; steady-state media arrives on its worker \
+                 directly).",
             ),
             keyframe_requests_sent: counter(
                 &r,
@@ -400,6 +409,7 @@ impl Metrics {
         catch_up(&self.udp_segmented, socket.segmented_messages);
         catch_up(&self.udp_receive_calls, socket.receive_calls);
         catch_up(&self.udp_handed_over, socket.handed_over);
+        catch_up(&self.udp_handover_refused, socket.handover_refused);
         catch_up(&self.keyframe_requests_sent, stats.keyframe_requests_sent);
         catch_up(
             &self.keyframe_requests_received,

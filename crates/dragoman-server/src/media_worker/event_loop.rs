@@ -1,11 +1,13 @@
-//! One media worker's loop: epoll (mio) over its sockets and its job waker; datagrams taken
-//! [`BATCH`] at a time with `recvmmsg`, fed to the engine, and the engine's output sent [`BATCH`]
-//! at a time with `sendmmsg`, batches spanning subscribers (datagrams of a batch to the same
-//! subscriber go as one UDP GSO message).
+//! One media worker's loop: epoll (mio) over its sockets and its job waker. Datagrams are taken
+//! [`dragoman_udp::BATCH`] at a time with `recvmmsg` from each ready socket, round by round; each
+//! round is fed to the engine, time is handed to the engine once (str0m releases written packets
+//! only then), and its output goes out with `sendmmsg`, 32 datagrams per call, batches spanning
+//! subscribers and sockets (datagrams of a batch to the same subscriber go as one UDP GSO
+//! message).
 //!
-//! Per receive batch: feed every datagram, hand time to the engine once (str0m releases written
-//! packets only then), drain its output into the send queue, flush. Nothing on that path allocates
-//! in this module, takes a lock or crosses a thread.
+//! In the steady state nothing on that path allocates in this module or crosses a thread. With
+//! several workers, a datagram on the group socket costs one read of the shared owner map (a
+//! `DashMap`); a peer's datagrams arrive on its connected socket, which needs none.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use dragoman_media::{DropReason, EngineOutput, MediaEngine, MediaEvent};
-use dragoman_udp::{BATCH, RecvBatch, SendQueue};
+use dragoman_udp::{RecvBatch, SendQueue};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc;
@@ -59,15 +61,6 @@ struct Connected {
     last_received: Instant,
 }
 
-/// How a datagram reached this worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Via {
-    /// The worker's socket in the group: any sender.
-    Shared,
-    /// A socket connected to the sender.
-    Connected,
-}
-
 pub(super) struct WorkerLoop {
     index: usize,
     poll: Poll,
@@ -88,6 +81,10 @@ pub(super) struct WorkerLoop {
     outgoing: SendQueue<Vec<u8>>,
     state: WorkerState,
     next_sweep: Instant,
+    broadcasts: BroadcastBudget,
+    /// Remote addresses whose connected socket could not be opened, and when: not retried before
+    /// [`CONNECTED_IDLE`] has passed.
+    failed_adoptions: HashMap<SocketAddr, Instant>,
 }
 
 impl std::fmt::Debug for WorkerLoop {
@@ -106,12 +103,7 @@ impl WorkerLoop {
             .poll
             .registry()
             .register(&mut shared, SHARED, Interest::READABLE)?;
-        let destination = setup
-            .engine
-            .local_addresses()
-            .first()
-            .copied()
-            .unwrap_or(setup.local_addr);
+        let destination = engine_destination(&setup.engine, setup.local_addr);
         Ok(WorkerLoop {
             index: setup.index,
             poll: setup.poll,
@@ -135,6 +127,8 @@ impl WorkerLoop {
                 adopted: Vec::new(),
             },
             next_sweep: Instant::now() + SWEEP_INTERVAL,
+            broadcasts: BroadcastBudget::new(Instant::now()),
+            failed_adoptions: HashMap::new(),
         })
     }
 
@@ -142,9 +136,10 @@ impl WorkerLoop {
         self.siblings.len() > 1
     }
 
-    /// Run until asked to stop (or every handle is gone).
+    /// Run until asked to stop.
     pub(super) fn run(mut self) {
         let mut events = Events::with_capacity(256);
+        let mut ready: Vec<Token> = Vec::with_capacity(256);
         let mut deadline = self.drain();
         while !self.state.stop {
             let wait = deadline
@@ -156,11 +151,9 @@ impl WorkerLoop {
                 tracing::error!(worker = self.index, error = %e, "media worker cannot poll");
                 break;
             }
-            for event in events.iter() {
-                if event.token() != WAKER {
-                    self.receive(event.token());
-                }
-            }
+            ready.clear();
+            ready.extend(events.iter().map(|e| e.token()).filter(|t| *t != WAKER));
+            self.receive(&mut ready);
             if !self.run_jobs() {
                 break;
             }
@@ -177,58 +170,73 @@ impl WorkerLoop {
         tracing::info!(worker = self.index, "media worker stopped");
     }
 
-    /// Take everything waiting on one socket, a batch at a time, each batch forwarded at once.
-    fn receive(&mut self, token: Token) {
+    /// Read the ready sockets round by round, a batch from each per round, until each would block
+    /// (epoll here is edge-triggered). Each round's datagrams are fed to the engine, time is handed
+    /// to it once, and what they produced goes out in one flush, batches spanning sockets.
+    fn receive(&mut self, ready: &mut Vec<Token>) {
+        while !ready.is_empty() {
+            let now = Instant::now();
+            let mut read = 0;
+            let mut k = 0;
+            while k < ready.len() {
+                match self.receive_batch(ready[k], now) {
+                    Some(n) => {
+                        read += n;
+                        k += 1;
+                    }
+                    None => {
+                        ready.swap_remove(k);
+                    }
+                }
+            }
+            if read > 0 {
+                self.state.engine.handle_timeout(now);
+                self.drain();
+                self.timings.batch.observe(now.elapsed().as_secs_f64());
+            }
+        }
+    }
+
+    /// Read one batch from a socket and feed it. `None` when the socket has nothing more now.
+    fn receive_batch(&mut self, token: Token, now: Instant) -> Option<usize> {
         let mut errors = 0;
-        loop {
-            let result = match token {
-                SHARED => self.received.recv(self.shared.as_fd()),
-                token => match self.connected.get(&token) {
-                    Some(c) => self.received.recv(c.socket.as_fd()),
-                    None => return,
-                },
+        let (count, remote) = loop {
+            let (result, remote) = match token {
+                SHARED => (self.received.recv(self.shared.as_fd()), None),
+                token => {
+                    let c = self.connected.get(&token)?;
+                    (self.received.recv(c.socket.as_fd()), Some(c.remote))
+                }
             };
-            let count = match result {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            match result {
+                Ok(n) => break (n, remote),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // E.g. ECONNREFUSED on a connected socket after an ICMP error: reported once,
                     // then the datagrams queued behind it are read.
                     tracing::debug!(worker = self.index, error = %e, "receive failed");
                     errors += 1;
                     if errors > MAX_RECEIVE_ERRORS {
-                        return;
+                        return None;
                     }
-                    continue;
                 }
-            };
-            let now = Instant::now();
-            let via = if token == SHARED {
-                Via::Shared
-            } else {
-                if let Some(c) = self.connected.get_mut(&token) {
-                    c.last_received = now;
-                }
-                Via::Connected
-            };
-            self.state.socket.receive_calls += 1;
-            self.state.socket.datagrams_received += count as u64;
-            for i in 0..count {
-                self.take(now, i, via);
             }
-            self.state.engine.handle_timeout(now);
-            self.drain();
-            self.timings.batch.observe(now.elapsed().as_secs_f64());
-            if count < BATCH {
-                // Epoll reports every new arrival again; the next read would find nothing.
-                return;
-            }
+        };
+        if let Some(c) = self.connected.get_mut(&token) {
+            c.last_received = now;
         }
+        self.state.socket.receive_calls += 1;
+        self.state.socket.datagrams_received += count as u64;
+        for i in 0..count {
+            self.take(now, i, remote);
+        }
+        Some(count)
     }
 
     /// Feed datagram `i` of the current batch to the engine, or to the worker that owns its peer.
-    fn take(&mut self, now: Instant, i: usize, via: Via) {
+    /// `connected_to`: the peer of the connected socket it came from (`None`: the group socket).
+    fn take(&mut self, now: Instant, i: usize, connected_to: Option<SocketAddr>) {
         let Some(datagram) = self.received.get(i) else {
             return;
         };
@@ -240,7 +248,10 @@ impl WorkerLoop {
             return;
         }
         let pool = self.is_pool();
-        if pool && via == Via::Shared {
+        // A connected socket only vouches for its own peer (it is briefly a plain group member
+        // between its bind and its connect).
+        let direct = connected_to == Some(source);
+        if pool && !direct {
             let owner = self.owners.get(&source).map(|o| *o);
             if let Some(owner) = owner.filter(|o| *o != self.index) {
                 let contents = datagram.contents.to_vec();
@@ -254,11 +265,15 @@ impl WorkerLoop {
             .handle_datagram(now, source, self.destination, datagram.contents)
         {
             Ok(()) => {
-                if pool && via == Via::Shared && !self.by_remote.contains_key(&source) {
+                if pool && !direct && !self.by_remote.contains_key(&source) {
                     self.state.adopted.push(source);
                 }
             }
-            Err(DropReason::UnknownSource) if pool && is_stun(datagram.contents) => {
+            Err(DropReason::UnknownSource) if pool && is_binding_request(datagram.contents) => {
+                if !self.broadcasts.take(now) {
+                    self.state.socket.handover_refused += 1;
+                    return;
+                }
                 let contents = datagram.contents.to_vec();
                 for owner in 0..self.siblings.len() {
                     if owner != self.index {
@@ -273,10 +288,11 @@ impl WorkerLoop {
     /// Give a datagram to worker `owner` (a job on its queue).
     fn hand_over(&mut self, owner: usize, source: SocketAddr, contents: Vec<u8>) {
         self.state.socket.handed_over += 1;
+        let destination = self.destination;
         let job: Job = Box::new(move |state, now| {
             let accepted = state
                 .engine
-                .handle_datagram(now, source, state.engine_destination(), &contents)
+                .handle_datagram(now, source, destination, &contents)
                 .is_ok();
             if accepted {
                 state.adopted.push(source);
@@ -307,15 +323,17 @@ impl WorkerLoop {
     /// the ownership and open a connected socket so their datagrams come straight here.
     fn adopt_new_peers(&mut self) {
         let adopted = std::mem::take(&mut self.state.adopted);
+        let now = Instant::now();
         for remote in adopted {
             self.owners.insert(remote, self.index);
-            if self.by_remote.contains_key(&remote) {
+            if self.by_remote.contains_key(&remote) || self.failed_adoptions.contains_key(&remote) {
                 continue;
             }
             let mut socket = match sockets::connect(self.local_addr, remote) {
                 Ok(s) => UdpSocket::from_std(s),
                 Err(e) => {
-                    tracing::warn!(worker = self.index, %remote, error = %e, "cannot open a connected socket");
+                    tracing::warn!(worker = self.index, %remote, error = %e, "cannot open a connected socket; the peer's datagrams keep coming through the group");
+                    self.failed_adoptions.insert(remote, now);
                     continue;
                 }
             };
@@ -327,6 +345,7 @@ impl WorkerLoop {
                 .register(&mut socket, token, Interest::READABLE)
             {
                 tracing::warn!(worker = self.index, error = %e, "cannot watch a connected socket");
+                self.failed_adoptions.insert(remote, now);
                 continue;
             }
             tracing::debug!(worker = self.index, %remote, "peer adopted");
@@ -346,6 +365,15 @@ impl WorkerLoop {
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = now + SWEEP_INTERVAL;
         let index = self.index;
+        let owners = &self.owners;
+        self.failed_adoptions.retain(|remote, at| {
+            let keep = now.saturating_duration_since(*at) <= CONNECTED_IDLE;
+            if !keep {
+                // Forget the claim too: should the peer still be here, it is adopted again.
+                owners.remove_if(remote, |_, o| *o == index);
+            }
+            keep
+        });
         let stale: Vec<Token> = self
             .connected
             .iter()
@@ -395,18 +423,83 @@ impl WorkerLoop {
     }
 }
 
-impl WorkerState {
-    /// The destination address the engine expects on received datagrams.
-    fn engine_destination(&self) -> SocketAddr {
-        self.engine
-            .local_addresses()
-            .first()
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+/// The destination address the engine expects on received datagrams: its first host candidate
+/// (str0m matches it against them), or the socket's own address when it has none.
+fn engine_destination(engine: &MediaEngine, bound: SocketAddr) -> SocketAddr {
+    engine.local_addresses().first().copied().unwrap_or(bound)
+}
+
+/// A STUN Binding request (RFC 8489: type 0x0001, the magic cookie, a 20-byte header at least):
+/// the only datagram that can open a new ICE session, so the only one worth showing the other
+/// workers.
+fn is_binding_request(contents: &[u8]) -> bool {
+    contents.len() >= 20 && contents[..2] == [0x00, 0x01] && contents[4..8] == STUN_MAGIC_COOKIE
+}
+
+const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+
+/// A token bucket bounding how many unknown Binding requests a worker shows the others per
+/// second: a stranger spraying them cannot multiply work across the workers without limit.
+#[derive(Debug)]
+struct BroadcastBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl BroadcastBudget {
+    /// Up to this many at once...
+    const BURST: f64 = 200.0;
+    /// ...and this many per second on average (joins bring a few each).
+    const PER_SECOND: f64 = 500.0;
+
+    fn new(now: Instant) -> Self {
+        BroadcastBudget {
+            tokens: Self::BURST,
+            at: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
-/// STUN messages start with two zero bits (RFC 7983); only they can open a new ICE session.
-fn is_stun(contents: &[u8]) -> bool {
-    contents.first().is_some_and(|b| *b < 2)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_binding_requests_are_shown_to_other_workers() {
+        let mut request = vec![0x00, 0x01, 0x00, 0x00];
+        request.extend_from_slice(&STUN_MAGIC_COOKIE);
+        request.extend_from_slice(&[7; 12]);
+        assert!(is_binding_request(&request));
+        assert!(!is_binding_request(&request[..19]), "short");
+        let mut response = request.clone();
+        response[..2].copy_from_slice(&[0x01, 0x01]);
+        assert!(!is_binding_request(&response), "a response");
+        let mut no_cookie = request.clone();
+        no_cookie[4] = 0;
+        assert!(!is_binding_request(&no_cookie), "no magic cookie");
+        assert!(!is_binding_request(&[0]), "one byte");
+    }
+
+    #[test]
+    fn the_broadcast_budget_refills_at_its_rate() {
+        let start = Instant::now();
+        let mut budget = BroadcastBudget::new(start);
+        let burst = (0..1000).filter(|_| budget.take(start)).count();
+        assert_eq!(burst, BroadcastBudget::BURST as usize);
+        let later = start + Duration::from_millis(100);
+        let refilled = (0..1000).filter(|_| budget.take(later)).count();
+        assert_eq!(refilled, (BroadcastBudget::PER_SECOND / 10.0) as usize);
+    }
 }

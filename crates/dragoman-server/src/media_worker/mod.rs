@@ -37,9 +37,13 @@ pub struct SocketStats {
     pub datagrams_received: u64,
     /// `recvmmsg` calls that returned datagrams.
     pub receive_calls: u64,
-    /// Datagrams that arrived at this worker for a peer of another worker and were handed to it
-    /// (only while a new peer connects; see [`sockets`]).
+    /// Datagrams handed to another worker: ones for a peer of another worker, and copies of an
+    /// unknown sender's STUN Binding request shown to every other worker (only while a new peer
+    /// connects, or from strangers; see [`sockets`]).
     pub handed_over: u64,
+    /// Unknown senders' Binding requests not shown to the other workers: over the per-worker
+    /// budget (a stranger spraying them).
+    pub handover_refused: u64,
 }
 
 impl std::ops::AddAssign for SocketStats {
@@ -52,6 +56,7 @@ impl std::ops::AddAssign for SocketStats {
         self.datagrams_received += other.datagrams_received;
         self.receive_calls += other.receive_calls;
         self.handed_over += other.handed_over;
+        self.handover_refused += other.handover_refused;
     }
 }
 
