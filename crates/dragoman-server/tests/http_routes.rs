@@ -4,42 +4,24 @@
 // Tests stop at the first surprise; unwrap is the clearest way to say so.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dragoman_server::media_worker::{MediaPool, PoolConfig, WorkerTimings};
-use dragoman_server::metrics::Metrics;
+use dragoman_server::history::History;
+use dragoman_server::media_worker::MediaPool;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
 use tower::ServiceExt;
 
 fn state() -> (Arc<AppState>, MediaPool) {
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
-    let metrics = Arc::new(Metrics::new());
-    let worker = MediaPool::start(
-        PoolConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            workers: 2,
-            candidate_addresses: vec![],
-            keyframe_request_interval: Duration::from_millis(500),
-            timings: WorkerTimings {
-                batch: metrics.media_batch.clone(),
-                job: metrics.media_job.clone(),
-            },
-        },
-        events,
-    )
-    .unwrap();
-    let (_, shutdown) = tokio::sync::watch::channel(false);
     let config = Config {
         secret: "s".into(),
         ..Config::default()
     };
-    let history = Arc::new(dragoman_server::history::History::in_memory().unwrap());
-    let state = AppState::new(config, worker.handles.clone(), metrics, history, shutdown);
-    (Arc::new(state), worker)
+    common::state_with(config, History::in_memory().unwrap())
 }
 
 async fn get(state: &Arc<AppState>, path: &str) -> (StatusCode, String) {

@@ -4,14 +4,14 @@
 // Tests stop at the first surprise; unwrap is the clearest way to say so.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use dragoman_server::history::History;
-use dragoman_server::media_worker::{MediaPool, PoolConfig, WorkerTimings};
-use dragoman_server::metrics::Metrics;
+use dragoman_server::media_worker::MediaPool;
 use dragoman_server::state::AppState;
 use dragoman_server::{Config, app};
 use dragoman_signal::token::{TokenError, unix_now};
@@ -31,39 +31,16 @@ impl Api {
     }
 
     fn with_history(history: History) -> Api {
-        let (events, _) = tokio::sync::mpsc::unbounded_channel();
-        let metrics = Arc::new(Metrics::new());
-        let worker = MediaPool::start(
-            PoolConfig {
-                bind: "127.0.0.1:0".parse().unwrap(),
-                workers: 2,
-                candidate_addresses: vec![],
-                keyframe_request_interval: Duration::from_millis(500),
-                timings: WorkerTimings {
-                    batch: metrics.media_batch.clone(),
-                    job: metrics.media_job.clone(),
-                },
-            },
-            events,
-        )
-        .unwrap();
-        let (_, shutdown) = tokio::sync::watch::channel(false);
         let config = Config {
             secret: "s".into(),
             operator_api_key: KEY.into(),
             public_url: "https://booths.example".into(),
             ..Config::default()
         };
-        let state = AppState::new(
-            config,
-            worker.handles.clone(),
-            metrics,
-            Arc::new(history),
-            shutdown,
-        );
+        let (state, workers) = common::state_with(config, history);
         Api {
-            state: Arc::new(state),
-            worker: Some(worker),
+            state,
+            worker: Some(workers),
         }
     }
 

@@ -25,6 +25,7 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc;
 
 use super::{Job, MediaHandles, SocketStats, WorkerState, WorkerTimings, sockets};
+use crate::rate_limit::RateLimiter;
 
 pub(super) const WAKER: Token = Token(0);
 const SHARED: Token = Token(1);
@@ -81,7 +82,8 @@ pub(super) struct WorkerLoop {
     outgoing: SendQueue<Vec<u8>>,
     state: WorkerState,
     next_sweep: Instant,
-    broadcasts: BroadcastBudget,
+    /// Bounds the unknown Binding requests shown to the other workers.
+    broadcasts: RateLimiter,
     /// Remote addresses whose connected socket could not be opened, and when: not retried before
     /// [`CONNECTED_IDLE`] has passed.
     failed_adoptions: HashMap<SocketAddr, Instant>,
@@ -127,7 +129,7 @@ impl WorkerLoop {
                 adopted: Vec::new(),
             },
             next_sweep: Instant::now() + SWEEP_INTERVAL,
-            broadcasts: BroadcastBudget::new(Instant::now()),
+            broadcasts: RateLimiter::new(BROADCASTS_PER_SECOND, Instant::now()),
             failed_adoptions: HashMap::new(),
         })
     }
@@ -270,7 +272,7 @@ impl WorkerLoop {
                 }
             }
             Err(DropReason::UnknownSource) if pool && is_binding_request(datagram.contents) => {
-                if !self.broadcasts.take(now) {
+                if !self.broadcasts.allow(now) {
                     self.state.socket.handover_refused += 1;
                     return;
                 }
@@ -438,39 +440,10 @@ fn is_binding_request(contents: &[u8]) -> bool {
 
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 
-/// A token bucket bounding how many unknown Binding requests a worker shows the others per
-/// second: a stranger spraying them cannot multiply work across the workers without limit.
-#[derive(Debug)]
-struct BroadcastBudget {
-    tokens: f64,
-    at: Instant,
-}
-
-impl BroadcastBudget {
-    /// Up to this many at once...
-    const BURST: f64 = 200.0;
-    /// ...and this many per second on average (joins bring a few each).
-    const PER_SECOND: f64 = 500.0;
-
-    fn new(now: Instant) -> Self {
-        BroadcastBudget {
-            tokens: Self::BURST,
-            at: now,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * Self::PER_SECOND).min(Self::BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+/// How many unknown senders' Binding requests a worker shows the other workers per second (and
+/// in one burst): joins bring a few each; a stranger spraying them cannot multiply work across
+/// the workers without limit.
+const BROADCASTS_PER_SECOND: u32 = 500;
 
 #[cfg(test)]
 mod tests {
@@ -490,16 +463,5 @@ mod tests {
         no_cookie[4] = 0;
         assert!(!is_binding_request(&no_cookie), "no magic cookie");
         assert!(!is_binding_request(&[0]), "one byte");
-    }
-
-    #[test]
-    fn the_broadcast_budget_refills_at_its_rate() {
-        let start = Instant::now();
-        let mut budget = BroadcastBudget::new(start);
-        let burst = (0..1000).filter(|_| budget.take(start)).count();
-        assert_eq!(burst, BroadcastBudget::BURST as usize);
-        let later = start + Duration::from_millis(100);
-        let refilled = (0..1000).filter(|_| budget.take(later)).count();
-        assert_eq!(refilled, (BroadcastBudget::PER_SECOND / 10.0) as usize);
     }
 }
