@@ -166,6 +166,32 @@ pub(crate) struct Connection {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// The task that writes a WebSocket's outgoing messages in order until a close frame (sent, then
+/// the socket closed) or a write error (logged as `what`).
+pub(crate) fn spawn_writer<S>(
+    mut sink: S,
+    mut out_rx: mpsc::UnboundedReceiver<Message>,
+    what: &'static str,
+) -> JoinHandle<()>
+where
+    S: futures_util::Sink<Message> + Unpin + Send + 'static,
+    S::Error: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        while let Some(message) = out_rx.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if let Err(e) = sink.send(message).await {
+                debug!("{what} write failed: {e}");
+                break;
+            }
+            if closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    })
+}
+
 /// Open the WebSocket and start its reader and writer tasks.
 pub(crate) async fn connect(
     url: &str,
@@ -181,8 +207,8 @@ pub(crate) async fn connect(
                 url: url.to_owned(),
                 message: e.to_string(),
             })?;
-    let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+    let (sink, mut stream) = socket.split();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Message>();
     let (inbound_tx, inbound) = mpsc::unbounded_channel();
     let client = SignalClient {
         inner: Arc::new(ClientInner {
@@ -193,19 +219,7 @@ pub(crate) async fn connect(
         }),
     };
 
-    let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if let Err(e) = sink.send(message).await {
-                debug!("signaling write failed: {e}");
-                break;
-            }
-            if closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let writer = spawn_writer(sink, out_rx, "signaling");
 
     let reader_client = client.clone();
     let reader = tokio::spawn(async move {

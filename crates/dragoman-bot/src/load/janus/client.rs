@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -77,8 +77,8 @@ pub(super) async fn connect(url: &str, timeout: Duration) -> Result<Connection, 
             timeout,
         })?
         .map_err(|e| connect_error(e.to_string()))?;
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+    let (sink, mut stream) = socket.split();
+    let (out, out_rx) = mpsc::unbounded_channel::<Message>();
     let (note_tx, notifications) = mpsc::unbounded_channel();
     let client = JanusClient {
         inner: Arc::new(ClientInner {
@@ -88,19 +88,7 @@ pub(super) async fn connect(url: &str, timeout: Duration) -> Result<Connection, 
             timeout,
         }),
     };
-    let writer = tokio::spawn(async move {
-        while let Some(message) = out_rx.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if let Err(e) = sink.send(message).await {
-                debug!("Janus write failed: {e}");
-                break;
-            }
-            if closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let writer = crate::signaling::spawn_writer(sink, out_rx, "Janus");
     let reader_client = client.clone();
     let reader = tokio::spawn(async move {
         let reason = loop {
