@@ -216,3 +216,48 @@ impl Registry {
         self.rooms.iter().map(|r| r.value().clone()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn registry(workers: usize) -> Registry {
+        let limits = CallLimits {
+            max_participants: 4,
+            max_publications_per_participant: 4,
+        };
+        Registry::new(limits, 10, workers)
+    }
+
+    async fn worker_of(registry: &Registry, call: &str) -> usize {
+        registry.room(call).unwrap().lock().await.worker
+    }
+
+    #[tokio::test]
+    async fn calls_go_to_the_worker_with_the_fewest() {
+        let registry = registry(2);
+        assert_eq!(worker_of(&registry, "a").await, 0);
+        assert_eq!(worker_of(&registry, "b").await, 1);
+        assert_eq!(
+            worker_of(&registry, "a").await,
+            0,
+            "a call keeps its worker"
+        );
+        assert_eq!(worker_of(&registry, "c").await, 0);
+        // Worker 0 has two calls, worker 1 one; when "a" and "c" end, the next goes to 0 again,
+        // and on a tie the first worker wins.
+        registry.remove("a", 0);
+        registry.remove("c", 0);
+        assert_eq!(worker_of(&registry, "d").await, 0);
+        assert_eq!(worker_of(&registry, "e").await, 0);
+        // Removing a call twice does not count twice: worker 1 is empty now, worker 0 has two.
+        registry.remove("b", 1);
+        registry.remove("b", 1);
+        assert_eq!(worker_of(&registry, "f").await, 1);
+        assert_eq!(worker_of(&registry, "g").await, 1);
+        assert_eq!(worker_of(&registry, "h").await, 0);
+        assert_eq!(registry.call_count(), 5);
+    }
+}
