@@ -375,6 +375,14 @@ impl Metrics {
         self.publications.dec();
     }
 
+    /// The histograms the media workers observe themselves.
+    pub fn worker_timings(&self) -> crate::media_worker::WorkerTimings {
+        crate::media_worker::WorkerTimings {
+            batch: self.media_batch.clone(),
+            job: self.media_job.clone(),
+        }
+    }
+
     /// Peers on each media worker (how evenly calls are spread).
     pub fn update_workers(&self, peers_per_worker: &[usize]) {
         for (worker, peers) in peers_per_worker.iter().enumerate() {
@@ -402,11 +410,13 @@ impl Metrics {
         catch_up(&self.rtp_bytes_out, stats.rtp_bytes_forwarded);
         catch_up(&self.udp_datagrams_in, stats.datagrams_in);
         catch_up(&self.udp_bytes_in, stats.datagram_bytes_in);
-        catch_up(&self.udp_datagrams_out, socket.datagrams_sent);
-        catch_up(&self.udp_bytes_out, socket.bytes_sent);
-        catch_up(&self.udp_send_errors, socket.send_errors);
-        catch_up(&self.udp_send_calls, socket.send_calls);
-        catch_up(&self.udp_segmented, socket.segmented_messages);
+        let sent = socket.sent;
+        catch_up(&self.udp_datagrams_out, sent.datagrams);
+        catch_up(&self.udp_bytes_out, sent.bytes);
+        // Refused by the kernel, or dropped because the send buffer stayed full.
+        catch_up(&self.udp_send_errors, sent.errors + sent.dropped_full);
+        catch_up(&self.udp_send_calls, sent.calls);
+        catch_up(&self.udp_segmented, sent.segmented_messages);
         catch_up(&self.udp_receive_calls, socket.receive_calls);
         catch_up(&self.udp_handed_over, socket.handed_over);
         catch_up(&self.udp_handover_refused, socket.handover_refused);

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::http::app;
-use crate::media_worker::{MediaPool, PoolConfig, WorkerTimings, default_worker_count};
+use crate::media_worker::{MediaPool, PoolConfig, default_worker_count};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -64,10 +64,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             workers,
             candidate_addresses: config.media_public_addresses.clone(),
             keyframe_request_interval: Duration::from_millis(config.keyframe_request_interval_ms),
-            timings: WorkerTimings {
-                batch: metrics.media_batch.clone(),
-                job: metrics.media_job.clone(),
-            },
+            timings: metrics.worker_timings(),
         },
         events_tx,
     )

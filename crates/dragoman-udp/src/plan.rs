@@ -87,19 +87,22 @@ impl Plan {
             messages: [Message::default(); BATCH],
             len: messages,
         };
+        // Each message's place in `order` follows the ones before it; then each datagram goes to
+        // the next free slot of its message, which keeps the queue's order within a message.
         let mut next = 0;
+        let mut slot = [0usize; BATCH];
         for m in 0..messages {
             plan.messages[m] = Message {
                 first: next,
                 count: count[m],
                 segment: segment[m],
             };
-            for (i, &of) in message_of.iter().take(n).enumerate() {
-                if of == m {
-                    plan.order[next] = i;
-                    next += 1;
-                }
-            }
+            slot[m] = next;
+            next += count[m];
+        }
+        for (i, &m) in message_of.iter().take(n).enumerate() {
+            plan.order[slot[m]] = i;
+            slot[m] += 1;
         }
         plan
     }

@@ -16,49 +16,14 @@ use crate::sys;
 /// kernel path, and late media is worthless anyway.
 const MAX_SEND_WAIT: Duration = Duration::from_millis(5);
 
-/// Send up to [`BATCH`] datagrams, each to its own destination, with one system call. Returns how
-/// many the kernel took, from the first; an error means the first one was not sent.
+/// Send up to [`BATCH`] datagrams, each to its own destination, with one system call and one
+/// message per datagram (no GSO). Returns how many the kernel took, from the first; an error
+/// means the first one was not sent.
 pub fn send_batch<D: AsRef<[u8]>>(
     fd: BorrowedFd<'_>,
     datagrams: &[(D, SockAddr)],
 ) -> io::Result<usize> {
-    let n = datagrams.len().min(BATCH);
-    let mut iovs: [libc::iovec; BATCH] = std::array::from_fn(|i| {
-        let data = datagrams.get(i).map_or(&[][..], |(d, _)| d.as_ref());
-        libc::iovec {
-            // The kernel only reads through `iov_base` on a send.
-            iov_base: data.as_ptr().cast_mut().cast(),
-            iov_len: data.len(),
-        }
-    });
-    let mut messages: [libc::mmsghdr; BATCH] = std::array::from_fn(|i| {
-        let (name, namelen) = datagrams
-            .get(i)
-            .map_or((std::ptr::null_mut(), 0), |(_, to)| {
-                (to.as_ptr().cast_mut().cast(), to.len())
-            });
-        libc::mmsghdr {
-            msg_hdr: libc::msghdr {
-                msg_name: name,
-                msg_namelen: namelen,
-                msg_iov: std::ptr::null_mut(),
-                msg_iovlen: 1,
-                msg_control: std::ptr::null_mut(),
-                msg_controllen: 0,
-                msg_flags: 0,
-            },
-            msg_len: 0,
-        }
-    });
-    for (message, iov) in messages.iter_mut().zip(iovs.iter_mut()) {
-        message.msg_hdr.msg_iov = iov;
-    }
-    // SAFETY: each message's `msg_name` points at an address in `datagrams` and its `msg_iov` at
-    // one element of `iovs`, whose bytes are a datagram in `datagrams`; all outlive the call.
-    #[allow(unsafe_code)]
-    unsafe {
-        sys::sendmmsg(fd, &mut messages[..n])
-    }
+    send_messages(fd, datagrams, &Plan::new(datagrams, false), 0)
 }
 
 /// What a [`SendQueue`] did.
@@ -74,6 +39,18 @@ pub struct SendStats {
     pub errors: u64,
     /// Datagrams dropped because the send buffer stayed full.
     pub dropped_full: u64,
+}
+
+/// Totals over several queues (one per media worker).
+impl std::ops::AddAssign for SendStats {
+    fn add_assign(&mut self, other: SendStats) {
+        self.datagrams += other.datagrams;
+        self.bytes += other.bytes;
+        self.calls += other.calls;
+        self.segmented_messages += other.segmented_messages;
+        self.errors += other.errors;
+        self.dropped_full += other.dropped_full;
+    }
 }
 
 /// A control message carrying a GSO segment size, laid out as `CMSG_SPACE(sizeof(u16))`: the

@@ -411,13 +411,7 @@ impl WorkerLoop {
             }
         };
         self.outgoing.flush(fd);
-        let sent = self.outgoing.stats();
-        let socket = &mut self.state.socket;
-        socket.datagrams_sent = sent.datagrams;
-        socket.bytes_sent = sent.bytes;
-        socket.send_calls = sent.calls;
-        socket.segmented_messages = sent.segmented_messages;
-        socket.send_errors = sent.errors + sent.dropped_full;
+        self.state.socket.sent = self.outgoing.stats();
         if let Some(e) = self.outgoing.take_error() {
             tracing::debug!(worker = self.index, error = %e, "send failed");
         }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use dragoman_media::{EngineConfig, MediaEngine, MediaEvent};
+use dragoman_udp::SendStats;
 use tokio::sync::{mpsc, oneshot};
 
 use self::event_loop::WorkerLoop;
@@ -26,14 +27,8 @@ use self::event_loop::WorkerLoop;
 /// Socket-level counters, kept by each worker beside its engine's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SocketStats {
-    pub datagrams_sent: u64,
-    pub bytes_sent: u64,
-    /// Datagrams the kernel refused, or dropped because the send buffer stayed full.
-    pub send_errors: u64,
-    /// `sendmmsg` calls.
-    pub send_calls: u64,
-    /// Messages that carried several datagrams to one peer (UDP GSO).
-    pub segmented_messages: u64,
+    /// What the worker's send queue did.
+    pub sent: SendStats,
     pub datagrams_received: u64,
     /// `recvmmsg` calls that returned datagrams.
     pub receive_calls: u64,
@@ -48,11 +43,7 @@ pub struct SocketStats {
 
 impl std::ops::AddAssign for SocketStats {
     fn add_assign(&mut self, other: SocketStats) {
-        self.datagrams_sent += other.datagrams_sent;
-        self.bytes_sent += other.bytes_sent;
-        self.send_errors += other.send_errors;
-        self.send_calls += other.send_calls;
-        self.segmented_messages += other.segmented_messages;
+        self.sent += other.sent;
         self.datagrams_received += other.datagrams_received;
         self.receive_calls += other.receive_calls;
         self.handed_over += other.handed_over;

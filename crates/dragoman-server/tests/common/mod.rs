@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dragoman_server::Config;
 use dragoman_server::history::History;
-use dragoman_server::media_worker::{MediaPool, PoolConfig, WorkerTimings};
+use dragoman_server::media_worker::{MediaPool, PoolConfig};
 use dragoman_server::metrics::Metrics;
 use dragoman_server::state::AppState;
 
@@ -21,10 +21,7 @@ pub fn state_with(config: Config, history: History) -> (Arc<AppState>, MediaPool
             workers: 2,
             candidate_addresses: vec![],
             keyframe_request_interval: Duration::from_millis(500),
-            timings: WorkerTimings {
-                batch: metrics.media_batch.clone(),
-                job: metrics.media_job.clone(),
-            },
+            timings: metrics.worker_timings(),
         },
         events,
     )
