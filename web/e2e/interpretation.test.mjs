@@ -326,7 +326,8 @@ test("interpretation: a Chromium listener's Web Audio graph ducks the floor unde
       await b.click("#handover-request");
       await waitInPage(a, "A: the handover banner", 5_000, () => !document.querySelector("#handover-banner").hidden);
       assert.equal(await a.textContent("#handover-text"), `${PEOPLE.boothB.name} asks to take over`);
-      assert.equal(await b.isHidden("#handover-withdraw"), false, "B can withdraw its pending request");
+      // B's own routing push may land after A's: wait for it rather than read B at the instant A changed.
+      await waitInPage(b, "B can withdraw its pending request", 5_000, () => !document.querySelector("#handover-withdraw").hidden);
       await a.screenshot({ path: join(artifacts, "interpretation-console-live.png") });
 
       // Sample the listener's Thai routes through the handover: never both interpreters at once.
