@@ -9,7 +9,6 @@
 //! several workers, a datagram on the group socket costs one read of the shared owner map (a
 //! `DashMap`); a peer's datagrams arrive on its connected socket, which needs none.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
@@ -24,16 +23,14 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc;
 
-use super::{Job, MediaHandles, SocketStats, WorkerState, WorkerTimings, sockets};
+use super::connected::ConnectedSockets;
+use super::{Job, MediaHandles, SocketStats, WorkerState, WorkerTimings};
 use crate::rate_limit::RateLimiter;
 
 pub(super) const WAKER: Token = Token(0);
 const SHARED: Token = Token(1);
 /// Tokens of connected sockets start here.
 const FIRST_CONNECTED: usize = 2;
-/// A connected socket with no datagram for this long is closed (its peer left or moved); should
-/// the peer come back, its datagrams reach the group again and it is adopted again.
-const CONNECTED_IDLE: Duration = Duration::from_secs(15);
 /// How often connected sockets are checked for idleness and ownership.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 /// Receive errors in a row after which a socket is left until its next readiness event.
@@ -55,24 +52,13 @@ pub(super) struct Setup {
     pub timings: WorkerTimings,
 }
 
-/// A socket connected to one peer's address, on the shared port.
-struct Connected {
-    socket: UdpSocket,
-    remote: SocketAddr,
-    last_received: Instant,
-}
-
 pub(super) struct WorkerLoop {
     index: usize,
     poll: Poll,
     shared: UdpSocket,
     /// Where peers send to: the engine matches it against its local candidates.
     destination: SocketAddr,
-    /// The shared port as bound, for connected sockets.
-    local_addr: SocketAddr,
-    connected: HashMap<Token, Connected>,
-    by_remote: HashMap<SocketAddr, Token>,
-    next_token: usize,
+    connected: ConnectedSockets,
     siblings: MediaHandles,
     owners: Arc<DashMap<SocketAddr, usize>>,
     jobs: std_mpsc::Receiver<Job>,
@@ -84,9 +70,6 @@ pub(super) struct WorkerLoop {
     next_sweep: Instant,
     /// Bounds the unknown Binding requests shown to the other workers.
     broadcasts: RateLimiter,
-    /// Remote addresses whose connected socket could not be opened, and when: not retried before
-    /// [`CONNECTED_IDLE`] has passed.
-    failed_adoptions: HashMap<SocketAddr, Instant>,
 }
 
 impl std::fmt::Debug for WorkerLoop {
@@ -111,10 +94,7 @@ impl WorkerLoop {
             poll: setup.poll,
             shared,
             destination,
-            local_addr: setup.local_addr,
-            connected: HashMap::new(),
-            by_remote: HashMap::new(),
-            next_token: FIRST_CONNECTED,
+            connected: ConnectedSockets::new(setup.index, setup.local_addr, FIRST_CONNECTED),
             siblings: setup.siblings,
             owners: setup.owners,
             jobs: setup.jobs,
@@ -130,7 +110,6 @@ impl WorkerLoop {
             },
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             broadcasts: RateLimiter::new(BROADCASTS_PER_SECOND, Instant::now()),
-            failed_adoptions: HashMap::new(),
         })
     }
 
@@ -206,7 +185,7 @@ impl WorkerLoop {
             let (result, remote) = match token {
                 SHARED => (self.received.recv(self.shared.as_fd()), None),
                 token => {
-                    let c = self.connected.get(&token)?;
+                    let c = self.connected.get(token)?;
                     (self.received.recv(c.socket.as_fd()), Some(c.remote))
                 }
             };
@@ -225,9 +204,7 @@ impl WorkerLoop {
                 }
             }
         };
-        if let Some(c) = self.connected.get_mut(&token) {
-            c.last_received = now;
-        }
+        self.connected.mark_received(token, now);
         self.state.socket.receive_calls += 1;
         self.state.socket.datagrams_received += count as u64;
         for i in 0..count {
@@ -267,7 +244,7 @@ impl WorkerLoop {
             .handle_datagram(now, source, self.destination, datagram.contents)
         {
             Ok(()) => {
-                if pool && !direct && !self.by_remote.contains_key(&source) {
+                if pool && !direct && !self.connected.has_socket_for(source) {
                     self.state.adopted.push(source);
                 }
             }
@@ -327,71 +304,27 @@ impl WorkerLoop {
         let adopted = std::mem::take(&mut self.state.adopted);
         let now = Instant::now();
         for remote in adopted {
-            self.owners.insert(remote, self.index);
-            if self.by_remote.contains_key(&remote) || self.failed_adoptions.contains_key(&remote) {
-                continue;
-            }
-            let mut socket = match sockets::connect(self.local_addr, remote) {
-                Ok(s) => UdpSocket::from_std(s),
-                Err(e) => {
-                    tracing::warn!(worker = self.index, %remote, error = %e, "cannot open a connected socket; the peer's datagrams keep coming through the group");
-                    self.failed_adoptions.insert(remote, now);
-                    continue;
-                }
-            };
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut socket, token, Interest::READABLE)
+            match self
+                .connected
+                .adopt(self.poll.registry(), &self.owners, remote, now)
             {
-                tracing::warn!(worker = self.index, error = %e, "cannot watch a connected socket");
-                self.failed_adoptions.insert(remote, now);
-                continue;
+                Ok(Some(_)) => tracing::debug!(worker = self.index, %remote, "peer adopted"),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(worker = self.index, %remote, error = %e, "the peer's datagrams keep coming through the group")
+                }
             }
-            tracing::debug!(worker = self.index, %remote, "peer adopted");
-            self.by_remote.insert(remote, token);
-            self.connected.insert(
-                token,
-                Connected {
-                    socket,
-                    remote,
-                    last_received: Instant::now(),
-                },
-            );
         }
     }
 
     /// Close connected sockets that went quiet or whose peer another worker now owns.
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = now + SWEEP_INTERVAL;
-        let index = self.index;
-        let owners = &self.owners;
-        self.failed_adoptions.retain(|remote, at| {
-            let keep = now.saturating_duration_since(*at) <= CONNECTED_IDLE;
-            if !keep {
-                // Forget the claim too: should the peer still be here, it is adopted again.
-                owners.remove_if(remote, |_, o| *o == index);
-            }
-            keep
-        });
-        let stale: Vec<Token> = self
+        for remote in self
             .connected
-            .iter()
-            .filter(|(_, c)| {
-                now.saturating_duration_since(c.last_received) > CONNECTED_IDLE
-                    || self.owners.get(&c.remote).is_none_or(|o| *o != index)
-            })
-            .map(|(t, _)| *t)
-            .collect();
-        for token in stale {
-            if let Some(mut c) = self.connected.remove(&token) {
-                let _ = self.poll.registry().deregister(&mut c.socket);
-                self.by_remote.remove(&c.remote);
-                self.owners.remove_if(&c.remote, |_, o| *o == index);
-                tracing::debug!(worker = index, remote = %c.remote, "connected socket closed");
-            }
+            .sweep(self.poll.registry(), &self.owners, now)
+        {
+            tracing::debug!(worker = self.index, %remote, "connected socket closed");
         }
     }
 

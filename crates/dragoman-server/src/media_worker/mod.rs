@@ -8,6 +8,7 @@
 //! Every worker has its own socket on the one shared UDP port (`SO_REUSEPORT`); see [`sockets`]
 //! for how a datagram reaches the worker that owns its peer.
 
+mod connected;
 mod event_loop;
 mod sockets;
 
