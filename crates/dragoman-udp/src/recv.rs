@@ -168,4 +168,41 @@ mod tests {
         assert_eq!(last.contents, &[(BATCH + 4) as u8; 10]);
         assert!(!last.truncated);
     }
+
+    /// What the media workers rely on for their connected sockets: an ICMP error (here: port
+    /// unreachable) comes out of one `recv` as an error, once, and the datagrams queued on the
+    /// socket are still read after it.
+    #[test]
+    fn a_socket_error_is_reported_once_and_queued_datagrams_still_arrive() {
+        // A port nobody listens on, taken again once the kernel has answered a datagram to it
+        // with port unreachable. Another test may grab the freed port in between: then again.
+        let (socket, peer) = (0..10)
+            .find_map(|_| {
+                let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let peer_addr = closed.local_addr().unwrap();
+                drop(closed);
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.set_nonblocking(true).unwrap();
+                socket.connect(peer_addr).unwrap();
+                socket.send(b"probe").unwrap();
+                let peer = UdpSocket::bind(peer_addr).ok()?;
+                Some((socket, peer))
+            })
+            .expect("a free port to reuse");
+        peer.send_to(b"after", socket.local_addr().unwrap())
+            .unwrap();
+
+        let mut batch = RecvBatch::new();
+        let mut errors = Vec::new();
+        let mut received = Vec::new();
+        for _ in 0..4 {
+            match batch.recv(socket.as_fd()) {
+                Ok(_) => received.extend(batch.iter().map(|d| d.contents.to_vec())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => errors.push(e.kind()),
+            }
+        }
+        assert_eq!(errors, vec![io::ErrorKind::ConnectionRefused]);
+        assert_eq!(received, vec![b"after".to_vec()]);
+    }
 }
