@@ -32,6 +32,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
+# shellcheck source=common.sh
+. "$root/crates/dragoman-bot/load/common.sh"
 duration=${DURATION:-20s}
 rate=${RATE:-2}
 settle=${SETTLE:-3s}
@@ -82,20 +84,11 @@ for key in route_localnet accept_local; do
 done
 for dev in all default lo jv0 jv1; do sysctl -qw "net.ipv4.conf.$dev.rp_filter=0"; done
 
-server_bin=target/release/dragoman
 bot_bin=target/release/dragoman-bot
 janus_version=$( (janus --version 2>/dev/null || true) | sed -n 's/^Janus version: .*(\(.*\))/\1/p' | head -1)
 echo "Janus ${janus_version:-?} ($(command -v janus)), private network namespace: lo + jv0 127.0.0.2"
 
-sfu_pin=()
-gen_pin=()
-if [ "$pin" = auto ] && [ "$(nproc)" -ge 2 ]; then
-  sfu_pin=(taskset -c 0)
-  gen_pin=(taskset -c 1)
-  echo "pinning: server on CPU 0, load generator on CPU 1"
-else
-  echo "pinning: none"
-fi
+load_pinning "$pin"
 
 # The Janus configuration: the VideoRoom plugin and the WebSocket transport on 127.0.0.1 only,
 # host candidates on jv0 only, no STUN/TURN, no recording, no event handlers, warnings only.
@@ -160,27 +153,7 @@ general: {
 }
 EOF
 
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=
-}
 trap stop_server EXIT
-
-# The pid of the server started by `timeout` (its child, once taskset has exec'd it).
-child_of() {
-  local parent=$1 name=$2 pid=
-  for _ in $(seq 50); do
-    pid=$(pgrep -P "$parent" -x "$name" | head -1 || true)
-    [ -n "$pid" ] && { echo "$pid"; return; }
-    sleep 0.1
-  done
-  echo "$parent"
-}
 
 load_args=(--rate "$rate" --settle "$settle" --duration "$duration")
 janus_reports=()
@@ -204,24 +177,9 @@ for calls in "${calls_list[@]}"; do
   janus_reports+=(--janus "$out/janus-$calls.json")
 
   # Dragoman: a fresh release server, as run-load.sh starts it.
-  log="$out/dragoman-$calls.log"
-  history="$out/history-compare-$calls.sqlite"
-  secret="compare-secret-$$"
-  rm -f "$history"
-  timeout 900 "${sfu_pin[@]}" "$server_bin" serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
-    --secret "$secret" --history "$history" >"$log" 2>&1 &
-  server_pid=$!
-  dragoman_pid=$(child_of "$server_pid" dragoman)
-  http=
-  for _ in $(seq 100); do
-    http=$(sed -n 's/^dragoman ready: http=\([^ ]*\) .*/\1/p' "$log" | head -1)
-    [ -n "$http" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }
-    sleep 0.1
-  done
-  [ -n "$http" ] || { echo "the server did not start"; cat "$log"; exit 1; }
+  start_dragoman "$out/dragoman-$calls.log" "$out/history-compare-$calls.sqlite" "compare-secret-$$"
   echo "== Dragoman: $calls calls against pid $dragoman_pid at $http"
-  timeout 900 "${gen_pin[@]}" "$bot_bin" load --url "ws://$http/v1/signal" --secret "$secret" \
+  timeout 900 "${gen_pin[@]}" "$bot_bin" load --url "ws://$http/v1/signal" --secret "compare-secret-$$" \
     --sfu-pid "$dragoman_pid" --calls "$calls" "${load_args[@]}" --call-prefix "dragoman$calls" \
     --report "$out/dragoman-$calls.json"
   stop_server

@@ -29,22 +29,15 @@ secret="load-secret-$$"
 calls_list=("$@")
 [ ${#calls_list[@]} -gt 0 ] || calls_list=(2 5 10)
 mkdir -p "$out"
+# shellcheck source=common.sh
+. "$root/crates/dragoman-bot/load/common.sh"
 
 if [ "${BUILD:-1}" = 1 ]; then
   cargo build --release --bin dragoman --bin dragoman-bot
 fi
-server_bin=target/release/dragoman
 bot_bin=target/release/dragoman-bot
 
-sfu_pin=()
-gen_pin=()
-if [ "$pin" = auto ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  sfu_pin=(taskset -c 0)
-  gen_pin=(taskset -c 1)
-  echo "pinning: SFU on CPU 0, load generator on CPU 1"
-else
-  echo "pinning: none"
-fi
+load_pinning "$pin"
 
 if [ "${BASELINE:-4}" != 0 ]; then
   echo "== baseline: ${BASELINE:-4} direct bot pairs, no SFU"
@@ -52,35 +45,13 @@ if [ "${BASELINE:-4}" != 0 ]; then
     --report "$out/baseline.json"
 fi
 
-server_pid=
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=
-}
 trap stop_server EXIT
 
 for calls in "${calls_list[@]}"; do
-  log="$out/server-$calls.log"
-  history="$out/history-$calls.sqlite"
-  rm -f "$history"
-  "${sfu_pin[@]}" "$server_bin" serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
-    --secret "$secret" --history "$history" >"$log" 2>&1 &
-  server_pid=$!
-  http=
-  for _ in $(seq 100); do
-    http=$(sed -n 's/^dragoman ready: http=\([^ ]*\) .*/\1/p' "$log" | head -1)
-    [ -n "$http" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }
-    sleep 0.1
-  done
-  [ -n "$http" ] || { echo "the server did not start"; cat "$log"; exit 1; }
-  echo "== $calls calls against pid $server_pid at $http"
+  start_dragoman "$out/server-$calls.log" "$out/history-$calls.sqlite" "$secret"
+  echo "== $calls calls against pid $dragoman_pid at $http"
   timeout 900 "${gen_pin[@]}" "$bot_bin" load \
-    --url "ws://$http/v1/signal" --secret "$secret" --sfu-pid "$server_pid" \
+    --url "ws://$http/v1/signal" --secret "$secret" --sfu-pid "$dragoman_pid" \
     --calls "$calls" --rate "$rate" --settle "$settle" --duration "$duration" \
     --call-prefix "load$calls" --report "$out/load-$calls.json"
   stop_server

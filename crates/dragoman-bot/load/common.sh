@@ -1,0 +1,60 @@
+# Shared by the load scripts (sourced, not run): CPU pinning, starting a release `dragoman serve`
+# on loopback, and stopping the server a run started.
+#
+# After `load_pinning "$PIN"`: `sfu_pin` and `gen_pin` are the commands to prefix the server and
+# the generator with. After `start_dragoman LOG HISTORY SECRET`: `server_pid` is the process to
+# stop (the `timeout` around the server), `dragoman_pid` the server itself, `http` its address.
+
+# auto: with 2+ CPUs, the server on CPU 0 and the load generator on CPU 1; anything else: none.
+load_pinning() {
+  sfu_pin=()
+  gen_pin=()
+  if [ "$1" = auto ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    sfu_pin=(taskset -c 0)
+    gen_pin=(taskset -c 1)
+    echo "pinning: server on CPU 0, load generator on CPU 1"
+  else
+    echo "pinning: none"
+  fi
+}
+
+server_pid=
+# Stop the server the last run started: SIGTERM, up to 5 s, then SIGKILL.
+stop_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=
+}
+
+# The pid of the server started by `timeout` (its child, once taskset has exec'd it).
+child_of() {
+  local parent=$1 name=$2 pid=
+  for _ in $(seq 50); do
+    pid=$(pgrep -P "$parent" -x "$name" | head -1 || true)
+    [ -n "$pid" ] && { echo "$pid"; return; }
+    sleep 0.1
+  done
+  echo "$parent"
+}
+
+# A fresh release server on 127.0.0.1 with ephemeral ports, pinned, bounded by `timeout`; waits
+# for its ready line and reads the HTTP address from it.
+start_dragoman() {
+  local log=$1 history=$2 secret=$3
+  rm -f "$history"
+  timeout 900 "${sfu_pin[@]}" target/release/dragoman serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
+    --secret "$secret" --history "$history" >"$log" 2>&1 &
+  server_pid=$!
+  dragoman_pid=$(child_of "$server_pid" dragoman)
+  http=
+  for _ in $(seq 100); do
+    http=$(sed -n 's/^dragoman ready: http=\([^ ]*\) .*/\1/p' "$log" | head -1)
+    [ -n "$http" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$http" ] || { echo "the server did not start"; cat "$log"; exit 1; }
+}
