@@ -200,21 +200,20 @@ test("operator dashboard: a live four-party call with a degraded interpreter upl
       downlinkDegraded: r.querySelector(".p-downlink")?.dataset.degraded ?? null,
       reason: r.querySelector(".reason")?.textContent ?? "",
     }));
-    const expected = { participants: Object.values(ids).sort(), degraded: DEGRADED };
-    let lastRows;
+    const participants = JSON.stringify(Object.values(ids).sort());
+    const settled = (rows) =>
+      rows.length === 4 &&
+      JSON.stringify(rows.map((r) => r.participant).sort()) === participants &&
+      rows.every((r) => (r.participant === DEGRADED ? r.status === "degraded" && r.uplinkDegraded === "true" : r.status === "good"));
+    // The asserts below look at the rows this wait saw settle, not at a second read: every snapshot
+    // redraws the rows, and one landing between the wait and a re-read could catch a bot reading low.
+    let lastRows = [];
     try {
-      await waitInPage(page, "four rows: the interpreter degraded (uplink), the others good", 10_000, ({ participants, degraded }) => {
-        const rows = [...document.querySelectorAll(".participant-row")];
-        if (rows.length !== 4) return false;
-        if (JSON.stringify(rows.map((r) => r.dataset.participant).sort()) !== JSON.stringify(participants)) return false;
-        return rows.every((r) =>
-          r.dataset.participant === degraded
-            ? r.dataset.status === "degraded" && r.querySelector(".p-uplink")?.dataset.degraded === "true"
-            : r.dataset.status === "good",
-        );
-      }, expected);
+      await waitUntil("four rows: the interpreter degraded (uplink), the others good", 10_000, async () => {
+        lastRows = await page.evaluate(rowsOf);
+        return settled(lastRows);
+      });
     } finally {
-      lastRows = await page.evaluate(rowsOf).catch(() => []);
       measured.rows = lastRows;
     }
     measured.rowsSettledAfterClickMs = since(clicked);
