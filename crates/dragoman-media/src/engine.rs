@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::config::{CryptoProvider, DtlsCert};
+use str0m::config::CryptoProvider;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::drop_reason::{DropCounts, DropReason};
 use crate::error::MediaError;
@@ -24,9 +24,8 @@ use crate::forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};
 use crate::ids::{PeerId, TrackId};
 use crate::keyframe::{KeyframeThrottle, VideoCodec, starts_keyframe};
 use crate::rewrite::RtpPosition;
+use crate::transport::{Transport, TransportBuilder};
 
-/// How often str0m reports peer statistics (loss, round-trip time, jitter).
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often best-layer choices are refreshed.
 const LAYER_REFRESH: Duration = Duration::from_millis(250);
 /// A simulcast layer with no packet for this long counts as gone.
@@ -287,9 +286,10 @@ pub struct MediaEngine {
     next_peer: u64,
     next_track: u64,
     next_layer_refresh: Instant,
-    /// The DTLS certificate every peer of this engine presents. Generating one is a key pair and a
-    /// signature (milliseconds of CPU); doing it per peer would stall forwarding on every join.
-    dtls_cert: Option<DtlsCert>,
+    /// Builds every peer's transport, with one DTLS certificate for all. Generating a certificate
+    /// is a key pair and a signature (milliseconds of CPU); doing it per peer would stall
+    /// forwarding on every join.
+    transports: TransportBuilder,
 }
 
 impl MediaEngine {
@@ -297,6 +297,7 @@ impl MediaEngine {
         str0m::crypto::from_feature_flags().install_process_default();
         let dtls_cert = CryptoProvider::get_default()
             .and_then(|provider| provider.dtls_provider.generate_certificate());
+        let transports = TransportBuilder::new(dtls_cert, config.local_addresses.clone());
         MediaEngine {
             config,
             now,
@@ -310,7 +311,7 @@ impl MediaEngine {
             next_peer: 1,
             next_track: 1,
             next_layer_refresh: now,
-            dtls_cert,
+            transports,
         }
     }
 
@@ -374,26 +375,22 @@ impl MediaEngine {
             .count()
     }
 
-    /// Create a transport. Its host candidates are the engine's local addresses.
+    /// Create a transport here, on the engine's thread (about 1 ms of CPU: servers build it
+    /// elsewhere and call [`MediaEngine::add_peer_with`]). Its host candidates are the engine's
+    /// local addresses.
     pub fn add_peer(&mut self, role: TransportRole, now: Instant) -> Result<PeerId, MediaError> {
-        let mut config = RtcConfig::new();
-        if let Some(cert) = &self.dtls_cert {
-            config = config.set_dtls_cert(cert.clone());
-        }
-        let mut rtc = config
-            .set_rtp_mode(true)
-            .set_ice_lite(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .enable_h264(true)
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(now);
-        for addr in &self.config.local_addresses {
-            let candidate = Candidate::host(*addr, "udp")
-                .map_err(|e| MediaError::BadLocalAddress(*addr, e.to_string()))?;
-            rtc.add_local_candidate(candidate);
-        }
+        let transport = self.transports.build(now)?;
+        Ok(self.add_peer_with(role, transport))
+    }
+
+    /// Builds transports for this engine on any thread (see [`TransportBuilder`]).
+    pub fn transport_builder(&self) -> TransportBuilder {
+        self.transports.clone()
+    }
+
+    /// Add a peer on a transport built by this engine's [`MediaEngine::transport_builder`].
+    pub fn add_peer_with(&mut self, role: TransportRole, transport: Transport) -> PeerId {
+        let rtc = transport.rtc;
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         self.peers.insert(
@@ -403,7 +400,7 @@ impl MediaEngine {
                 rtc,
                 connected: false,
                 needs_poll: false,
-                next_timeout: now,
+                next_timeout: self.now,
                 streams: HashMap::new(),
                 tracks_by_mid: HashMap::new(),
                 down_tracks: Vec::new(),
@@ -415,7 +412,7 @@ impl MediaEngine {
             },
         );
         self.mark_dirty(id);
-        Ok(id)
+        id
     }
 
     /// Remove a transport with everything it published and every subscription it held. Returns the

@@ -17,6 +17,7 @@ mod forwarder;
 mod ids;
 mod keyframe;
 mod rewrite;
+mod transport;
 
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
@@ -28,6 +29,7 @@ pub use forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};
 pub use ids::{PeerId, TrackId};
 pub use keyframe::{KeyframeThrottle, VideoCodec, starts_keyframe};
 pub use rewrite::{RtpPosition, StreamRewriter};
+pub use transport::{Transport, TransportBuilder};
 
 /// str0m types that appear in this crate's API.
 pub use str0m::media::{MediaKind, Mid};

@@ -19,7 +19,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use dragoman_media::{EngineConfig, MediaEngine, MediaEvent};
+use dragoman_media::{
+    EngineConfig, MediaEngine, MediaError, MediaEvent, Transport, TransportBuilder,
+};
 use dragoman_udp::SendStats;
 use tokio::sync::{mpsc, oneshot};
 
@@ -75,6 +77,7 @@ pub struct WorkerGone;
 pub struct MediaHandle {
     jobs: std_mpsc::Sender<Job>,
     waker: Arc<mio::Waker>,
+    transports: TransportBuilder,
 }
 
 impl MediaHandle {
@@ -89,6 +92,18 @@ impl MediaHandle {
             let _ = reply.send(f(state, now));
         }))?;
         result.await.map_err(|_| WorkerGone)
+    }
+
+    /// Build a transport for this worker's engine here, off the worker's thread (about 1 ms of
+    /// CPU each, which would otherwise hold up the media of every call on the worker). Give it to
+    /// the engine with `add_peer_with`.
+    pub async fn build_transport(&self) -> Result<Result<Transport, MediaError>, WorkerGone> {
+        let builder = self.transports.clone();
+        // A failed blocking task means the runtime is shutting down (or the build panicked):
+        // the worker is as good as gone for this caller.
+        tokio::task::spawn_blocking(move || builder.build(Instant::now()))
+            .await
+            .map_err(|_| WorkerGone)
     }
 
     /// Queue a job without waiting for it.
@@ -200,19 +215,24 @@ impl MediaPool {
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
             let (jobs, queue) = std_mpsc::channel();
-            handles.push(MediaHandle { jobs, waker });
-            loops.push((poll, socket, queue));
+            let engine = MediaEngine::new(engine_config.clone(), Instant::now());
+            handles.push(MediaHandle {
+                jobs,
+                waker,
+                transports: engine.transport_builder(),
+            });
+            loops.push((poll, socket, queue, engine));
         }
         let handles = MediaHandles(handles.into());
         let owners = Arc::new(DashMap::new());
         let mut threads = Vec::with_capacity(count);
-        for (index, (poll, socket, queue)) in loops.into_iter().enumerate() {
+        for (index, (poll, socket, queue, engine)) in loops.into_iter().enumerate() {
             let worker = WorkerLoop::new(event_loop::Setup {
                 index,
                 poll,
                 socket,
                 local_addr,
-                engine: MediaEngine::new(engine_config.clone(), Instant::now()),
+                engine,
                 siblings: handles.clone(),
                 owners: owners.clone(),
                 jobs: queue,
