@@ -107,6 +107,7 @@ impl WorkerLoop {
                 socket: SocketStats::default(),
                 stop: false,
                 adopted: Vec::new(),
+                replies: Vec::new(),
             },
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             broadcasts: RateLimiter::new(BROADCASTS_PER_SECOND, Instant::now()),
@@ -123,6 +124,7 @@ impl WorkerLoop {
         let mut ready: Vec<Token> = Vec::with_capacity(256);
         let mut deadline = self.drain();
         while !self.state.stop {
+            self.state.send_replies();
             let wait = deadline
                 .min(self.next_sweep)
                 .saturating_duration_since(Instant::now());
@@ -148,6 +150,7 @@ impl WorkerLoop {
             }
             deadline = self.drain();
         }
+        self.state.send_replies();
         tracing::info!(worker = self.index, "media worker stopped");
     }
 

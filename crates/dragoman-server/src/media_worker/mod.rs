@@ -55,7 +55,6 @@ impl std::ops::AddAssign for SocketStats {
 }
 
 /// What a job gets: the engine and the worker's socket counters.
-#[derive(Debug)]
 pub struct WorkerState {
     pub engine: MediaEngine,
     pub socket: SocketStats,
@@ -63,6 +62,33 @@ pub struct WorkerState {
     /// Remote addresses this worker's engine accepted a handed-over datagram from: the loop gives
     /// each a connected socket so their next datagrams come straight here.
     adopted: Vec<SocketAddr>,
+    /// Results of the jobs run, not yet sent to their callers (see [`WorkerState::send_replies`]).
+    replies: Vec<Reply>,
+}
+
+/// Sends one job's result to the task awaiting it.
+type Reply = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerState")
+            .field("engine", &self.engine)
+            .field("socket", &self.socket)
+            .field("replies", &self.replies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerState {
+    /// Send the results of the jobs run so far. The loop calls this just before it waits for
+    /// sockets: sending wakes the awaiting task's thread, and on a busy or shared core the kernel
+    /// may run that thread at once, ahead of the media this worker still has to read and send
+    /// (measured: a 5 µs job took 250–360 µs of the worker's time when it replied at once).
+    fn send_replies(&mut self) {
+        for reply in self.replies.drain(..) {
+            reply();
+        }
+    }
 }
 
 type Job = Box<dyn FnOnce(&mut WorkerState, Instant) + Send>;
@@ -89,7 +115,10 @@ impl MediaHandle {
     {
         let (reply, result) = oneshot::channel();
         self.post(Box::new(move |state, now| {
-            let _ = reply.send(f(state, now));
+            let result = f(state, now);
+            state.replies.push(Box::new(move || {
+                let _ = reply.send(result);
+            }));
         }))?;
         result.await.map_err(|_| WorkerGone)
     }
