@@ -31,6 +31,16 @@ const LAYER_REFRESH: Duration = Duration::from_millis(250);
 /// A simulcast layer with no packet for this long counts as gone.
 const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// What [`MediaEngine::remove_peer`] took out.
+#[derive(Debug, Default)]
+pub struct RemovedPeer {
+    /// The tracks the peer published, now ended.
+    pub ended_tracks: Vec<TrackId>,
+    /// The peer's transport, disconnected. Dropping it frees its send and retransmission buffers
+    /// (a tenth of a millisecond or more after a call): a server drops it off the media thread.
+    pub transport: Option<Transport>,
+}
+
 /// Settings of one engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -416,10 +426,10 @@ impl MediaEngine {
     }
 
     /// Remove a transport with everything it published and every subscription it held. Returns the
-    /// tracks that ended with it.
-    pub fn remove_peer(&mut self, peer: PeerId) -> Vec<TrackId> {
+    /// tracks that ended with it, and the transport itself.
+    pub fn remove_peer(&mut self, peer: PeerId) -> RemovedPeer {
         let Some(mut gone) = self.peers.remove(&peer) else {
-            return Vec::new();
+            return RemovedPeer::default();
         };
         gone.rtc.disconnect();
         let ended: Vec<TrackId> = gone.tracks_by_mid.values().copied().collect();
@@ -433,7 +443,10 @@ impl MediaEngine {
         }
         self.by_source.retain(|_, p| *p != peer);
         self.dirty.retain(|p| *p != peer);
-        ended
+        RemovedPeer {
+            ended_tracks: ended,
+            transport: Some(Transport { rtc: gone.rtc }),
+        }
     }
 
     /// Answer a client's offer on its publisher transport.

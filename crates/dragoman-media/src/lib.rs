@@ -22,7 +22,7 @@ mod transport;
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
     EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,
-    SubscribeOutcome, SubscriberOffer, TrackActivity, TrackLabel, TransportRole,
+    RemovedPeer, SubscribeOutcome, SubscriberOffer, TrackActivity, TrackLabel, TransportRole,
 };
 pub use error::MediaError;
 pub use forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};

@@ -683,7 +683,7 @@ impl Sim {
     /// Remove a client's engine peer; the client itself stays on the network and keeps running.
     pub fn remove_peer(&mut self, client: ClientId) -> Vec<TrackId> {
         let peer = self.clients[client.0].peer;
-        self.engine.remove_peer(peer)
+        self.engine.remove_peer(peer).ended_tracks
     }
 
     /// Send a raw datagram to the engine at once, as if from `source`.
