@@ -147,7 +147,8 @@ pub fn socket_inodes(pid: u32) -> HashSet<u64> {
 }
 
 /// The process (other than this one) that listens on TCP `port`, found through the listening
-/// socket's inode.
+/// socket's inode. This process's own children are skipped too: between fork and exec a child
+/// holds copies of all its parent's sockets (e.g. while `getconf` is started).
 pub fn find_listener(port: u16) -> Option<u32> {
     const LISTEN: u8 = 0x0A;
     let inodes: HashSet<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
@@ -164,7 +165,21 @@ pub fn find_listener(port: u16) -> Option<u32> {
         .ok()?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|&pid| pid != me)
-        .find(|&pid| !socket_inodes(pid).is_disjoint(&inodes))
+        .find(|&pid| !socket_inodes(pid).is_disjoint(&inodes) && parent_of(pid) != Some(me))
+}
+
+/// The parent process id, from `/proc/<pid>/stat` (the field after the state).
+fn parent_of(pid: u32) -> Option<u32> {
+    parse_parent(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_parent(stat: &str) -> Option<u32> {
+    // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Datagrams dropped on receipt (full buffer) by the UDP sockets of `pid`, summed. Sockets closed
@@ -352,6 +367,12 @@ mod tests {
         assert!(clock_ticks_per_second() >= 1);
         let threads = thread_ticks(std::process::id());
         assert!(threads.contains_key(&std::process::id()), "{threads:?}");
+    }
+
+    #[test]
+    fn parses_the_parent_pid() {
+        assert_eq!(parse_parent("42 (a) b) (c) S 7 42 42 0"), Some(7));
+        assert_eq!(parse_parent("42 (x"), None);
     }
 
     #[test]
