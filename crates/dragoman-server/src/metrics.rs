@@ -43,6 +43,7 @@ pub struct Metrics {
     rtt: Histogram,
     /// Observed by the media workers themselves (cloned into each; observing is a few atomics).
     pub media_batch: Histogram,
+    pub media_forward: Histogram,
     pub media_job: Histogram,
     jitter: Histogram,
     loss: Histogram,
@@ -51,9 +52,9 @@ pub struct Metrics {
 }
 
 /// Buckets for the media workers' own timings, 5 µs to 100 ms.
-const WORKER_BUCKETS: [f64; 14] = [
-    0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_5, 0.001, 0.002, 0.005, 0.01,
-    0.02, 0.05, 0.1,
+const WORKER_BUCKETS: [f64; 17] = [
+    0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.000_75, 0.001,
+    0.001_5, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
 ];
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -255,6 +256,14 @@ impl Metrics {
                  produced: the delay the worker adds to the last packet of a batch.",
                 WORKER_BUCKETS.to_vec(),
             ),
+            media_forward: histogram(
+                &r,
+                "dragoman_media_forward_seconds",
+                "Time from a datagram's arrival at a media socket (the kernel's timestamp) to the \
+                 media worker having sent all that its receive round produced: the whole delay \
+                 the server adds to a packet, time waiting in the socket included.",
+                WORKER_BUCKETS.to_vec(),
+            ),
             media_job: histogram(
                 &r,
                 "dragoman_media_job_seconds",
@@ -379,6 +388,7 @@ impl Metrics {
     pub fn worker_timings(&self) -> crate::media_worker::WorkerTimings {
         crate::media_worker::WorkerTimings {
             batch: self.media_batch.clone(),
+            forward: self.media_forward.clone(),
             job: self.media_job.clone(),
         }
     }

@@ -16,7 +16,7 @@ mod recv;
 mod send;
 mod sys;
 
-pub use recv::{Datagram, MAX_DATAGRAM, RecvBatch};
+pub use recv::{Datagram, MAX_DATAGRAM, RecvBatch, enable_arrival_times};
 pub use send::{SendQueue, SendStats, send_batch};
 
 /// Datagrams per system call, both ways. 32 halves the per-call overhead 5 times over, and a

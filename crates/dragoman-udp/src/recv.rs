@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
+use std::time::SystemTime;
 
 use crate::BATCH;
 use crate::sys;
@@ -19,12 +20,32 @@ pub struct Datagram<'a> {
     pub contents: &'a [u8],
     /// Longer than [`MAX_DATAGRAM`]: `contents` is only its start.
     pub truncated: bool,
+    /// When the kernel received it, if the socket stamps arrivals (see [`enable_arrival_times`]).
+    pub arrived: Option<SystemTime>,
 }
+
+/// Have the kernel stamp every datagram received on `fd` with its arrival time, which
+/// [`Datagram::arrived`] then gives: how long a datagram waited in the socket, and the whole
+/// delay a server adds, can be measured.
+pub fn enable_arrival_times(fd: BorrowedFd<'_>) -> io::Result<()> {
+    sys::enable_arrival_times(fd)
+}
+
+/// Room for a message's control data: an arrival time (`CMSG_SPACE(sizeof(timespec))`, 32
+/// bytes) with room to spare, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct ControlBuffer([u8; 64]);
+
+const _: () =
+    assert!(std::mem::align_of::<ControlBuffer>() >= std::mem::align_of::<libc::cmsghdr>());
 
 /// Buffers for one `recvmmsg` call, allocated once and reused.
 pub struct RecvBatch {
     buffers: Box<[[u8; MAX_DATAGRAM]; BATCH]>,
     sources: Box<[libc::sockaddr_storage; BATCH]>,
+    controls: Box<[ControlBuffer; BATCH]>,
+    arrivals: [Option<SystemTime>; BATCH],
     lengths: [usize; BATCH],
     flags: [libc::c_int; BATCH],
     count: usize,
@@ -49,6 +70,8 @@ impl RecvBatch {
         RecvBatch {
             buffers: Box::new([[0; MAX_DATAGRAM]; BATCH]),
             sources: Box::new(std::array::from_fn(|_| sys::empty_storage())),
+            controls: Box::new([ControlBuffer([0; 64]); BATCH]),
+            arrivals: [None; BATCH],
             lengths: [0; BATCH],
             flags: [0; BATCH],
             count: 0,
@@ -79,23 +102,32 @@ impl RecvBatch {
             },
             msg_len: 0,
         });
-        for ((message, iov), source) in messages
+        for (((message, iov), source), control) in messages
             .iter_mut()
             .zip(iovs.iter_mut())
             .zip(self.sources.iter_mut())
+            .zip(self.controls.iter_mut())
         {
             message.msg_hdr.msg_iov = iov;
             message.msg_hdr.msg_name = std::ptr::from_mut(source).cast();
+            message.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
+            message.msg_hdr.msg_controllen = control.0.len();
         }
         // SAFETY: each message's `msg_name` points at its own element of `self.sources` with
-        // `msg_namelen` its size, and its `msg_iov` at one element of `iovs`, which points at its
-        // own buffer of `self.buffers` with `iov_len` its size; `self` is exclusively borrowed and
-        // `iovs` lives in this frame, both for the whole call.
+        // `msg_namelen` its size, its `msg_control` at its own element of `self.controls` with
+        // `msg_controllen` its size, and its `msg_iov` at one element of `iovs`, which points at
+        // its own buffer of `self.buffers` with `iov_len` its size; `self` is exclusively borrowed
+        // and `iovs` lives in this frame, both for the whole call.
         #[allow(unsafe_code)]
         let n = unsafe { sys::recvmmsg(fd, &mut messages)? };
         for (i, message) in messages.iter().take(n).enumerate() {
             self.lengths[i] = (message.msg_len as usize).min(MAX_DATAGRAM);
             self.flags[i] = message.msg_hdr.msg_flags;
+            // SAFETY: the kernel set `msg_controllen` to the bytes it wrote into this message's
+            // control buffer (aligned for `cmsghdr`), which stays borrowed here.
+            #[allow(unsafe_code)]
+            let arrived = unsafe { sys::arrival_time(&message.msg_hdr) };
+            self.arrivals[i] = arrived;
         }
         self.count = n;
         Ok(n)
@@ -116,6 +148,7 @@ impl RecvBatch {
             source: sys::to_socket_addr(&self.sources[i]),
             contents: &self.buffers[i][..self.lengths[i]],
             truncated: self.flags[i] & libc::MSG_TRUNC != 0,
+            arrived: self.arrivals[i],
         })
     }
 
@@ -167,6 +200,31 @@ mod tests {
         let last = batch.iter().last().unwrap();
         assert_eq!(last.contents, &[(BATCH + 4) as u8; 10]);
         assert!(!last.truncated);
+    }
+
+    #[test]
+    fn arrival_times_are_given_once_asked_for() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = receiver.local_addr().unwrap();
+        let mut batch = RecvBatch::new();
+        sender.send_to(b"unstamped", to).unwrap();
+        batch.recv(receiver.as_fd()).unwrap();
+        assert_eq!(batch.get(0).unwrap().arrived, None);
+
+        enable_arrival_times(receiver.as_fd()).unwrap();
+        let before = SystemTime::now();
+        sender.send_to(b"one", to).unwrap();
+        sender.send_to(b"two", to).unwrap();
+        let after = SystemTime::now();
+        assert_eq!(batch.recv(receiver.as_fd()).unwrap(), 2);
+        for d in batch.iter() {
+            let arrived = d.arrived.expect("stamped");
+            // The kernel's clock is the same real-time clock, read between the two reads here
+            // (allowing for its coarser tick).
+            assert!(arrived + std::time::Duration::from_millis(10) >= before);
+            assert!(arrived <= after + std::time::Duration::from_millis(10));
+        }
     }
 
     /// What the media workers rely on for their connected sockets: an ICMP error (here: port

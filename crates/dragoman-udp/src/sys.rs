@@ -1,13 +1,13 @@
-//! The system calls (`sendmmsg`, `recvmmsg`, `poll`) and the socket-address cast: with the two
-//! call sites in `send.rs` and `recv.rs` that build the message headers, the crate's only `unsafe`
-//! code. Every pointer handed to the kernel borrows from the caller's frame, which outlives the
-//! call.
+//! The system calls (`sendmmsg`, `recvmmsg`, `poll`, `setsockopt`), the socket-address cast and
+//! the reading of control messages: with the two call sites in `send.rs` and `recv.rs` that build
+//! the message headers, the crate's only `unsafe` code. Every pointer handed to the kernel borrows
+//! from the caller's frame, which outlives the call.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// `sendmmsg(2)`: the kernel reads each `msghdr` (name, iovecs and the bytes they point at,
 /// control messages) and writes only each `msg_len`. Returns how many messages it sent (from the
@@ -119,4 +119,59 @@ pub(crate) fn to_socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketA
         }
         _ => None,
     }
+}
+
+/// Have the kernel stamp every datagram received on `fd` with its arrival time (`SO_TIMESTAMPNS`:
+/// the real-time clock, in nanoseconds, as a control message of each `recvmmsg` message).
+pub fn enable_arrival_times(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a live `c_int` with its size passed alongside.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            std::ptr::from_ref(&on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The arrival time the kernel put in a received message's control data (`SCM_TIMESTAMPNS`), if
+/// there is one.
+///
+/// # Safety
+/// `header.msg_control` must be null or point to `header.msg_controllen` live, initialised bytes,
+/// as `recvmmsg` leaves them, aligned for `cmsghdr`.
+pub(crate) unsafe fn arrival_time(header: &libc::msghdr) -> Option<SystemTime> {
+    // SAFETY: by the contract, the control buffer and its length are as the kernel wrote them;
+    // CMSG_FIRSTHDR and CMSG_NXTHDR stay within `msg_controllen` and return null past its end.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(header) };
+    while !cmsg.is_null() {
+        // SAFETY: non-null cmsg pointers from CMSG_FIRSTHDR/CMSG_NXTHDR point at a whole header
+        // inside the buffer.
+        let c = unsafe { &*cmsg };
+        if c.cmsg_level == libc::SOL_SOCKET
+            && c.cmsg_type == libc::SCM_TIMESTAMPNS
+            && c.cmsg_len as usize
+                >= unsafe { libc::CMSG_LEN(size_of::<libc::timespec>() as u32) } as usize
+        {
+            // SAFETY: the length check above says a whole `timespec` follows the header; the
+            // data may be unaligned for it, hence the unaligned read.
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            let since_epoch = Duration::new(
+                u64::try_from(ts.tv_sec).ok()?,
+                u32::try_from(ts.tv_nsec).ok()?,
+            );
+            return SystemTime::UNIX_EPOCH.checked_add(since_epoch);
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        cmsg = unsafe { libc::CMSG_NXTHDR(header, cmsg) };
+    }
+    None
 }

@@ -783,6 +783,11 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
             &last.scrape,
             "dragoman_media_batch_seconds",
         ),
+        worker_forward_us: server_timings(
+            &first.scrape,
+            &last.scrape,
+            "dragoman_media_forward_seconds",
+        ),
         worker_job_us: server_timings(&first.scrape, &last.scrape, "dragoman_media_job_seconds"),
     };
 

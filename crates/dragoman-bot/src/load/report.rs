@@ -128,6 +128,11 @@ pub struct SfuReport {
     /// the server itself adds, without the generator's.
     #[serde(default)]
     pub worker_batch_us: Option<ServerTimings>,
+    /// Dragoman only (`dragoman_media_forward_seconds`): from each datagram's arrival at the
+    /// SFU's socket (kernel timestamp) to the worker having sent all its round produced, in the
+    /// window, µs. The whole delay the server adds, socket wait included.
+    #[serde(default)]
+    pub worker_forward_us: Option<ServerTimings>,
     /// Dragoman only (`dragoman_media_job_seconds`): control jobs run on the media workers
     /// (media waits meanwhile), in the window, µs.
     #[serde(default)]
@@ -366,6 +371,7 @@ impl LoadReport {
             opt(d.udp_system.map(|u| u.rcvbuf_errors)),
         );
         for (what, timings) in [
+            ("socket arrival → sent", sfu.worker_forward_us),
             ("receive batch → sent", sfu.worker_batch_us),
             ("control job", sfu.worker_job_us),
         ] {

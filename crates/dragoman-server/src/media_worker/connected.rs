@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -104,7 +105,11 @@ impl ConnectedSockets {
             return Ok(None);
         }
         let mut socket = match sockets::connect(self.local_addr, remote) {
-            Ok(s) => UdpSocket::from_std(s),
+            Ok(s) => {
+                // Without arrival times the socket still works; only the delay metric misses it.
+                let _ = dragoman_udp::enable_arrival_times(s.as_fd());
+                UdpSocket::from_std(s)
+            }
             Err(e) => {
                 self.failed.insert(remote, now);
                 return Err(AdoptError::Open(e));

@@ -14,11 +14,11 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use dashmap::DashMap;
 use dragoman_media::{DropReason, EngineOutput, MediaEngine, MediaEvent};
-use dragoman_udp::{RecvBatch, SendQueue};
+use dragoman_udp::{RecvBatch, SendQueue, enable_arrival_times};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc;
@@ -65,6 +65,8 @@ pub(super) struct WorkerLoop {
     events: mpsc::UnboundedSender<MediaEvent>,
     timings: WorkerTimings,
     received: RecvBatch,
+    /// Kernel arrival times of the datagrams read in the current receive round.
+    round_arrivals: Vec<SystemTime>,
     outgoing: SendQueue<Vec<u8>>,
     state: WorkerState,
     next_sweep: Instant,
@@ -83,6 +85,9 @@ impl std::fmt::Debug for WorkerLoop {
 
 impl WorkerLoop {
     pub(super) fn new(setup: Setup) -> io::Result<WorkerLoop> {
+        if let Err(e) = enable_arrival_times(setup.socket.as_fd()) {
+            tracing::warn!(error = %e, "no arrival times on the media socket: dragoman_media_forward_seconds stays empty");
+        }
         let mut shared = UdpSocket::from_std(setup.socket);
         setup
             .poll
@@ -101,6 +106,7 @@ impl WorkerLoop {
             events: setup.events,
             timings: setup.timings,
             received: RecvBatch::new(),
+            round_arrivals: Vec::with_capacity(4 * dragoman_udp::BATCH),
             outgoing: SendQueue::new(),
             state: WorkerState {
                 engine: setup.engine,
@@ -177,6 +183,11 @@ impl WorkerLoop {
                 self.state.engine.handle_timeout(now);
                 self.drain();
                 self.timings.batch.observe(now.elapsed().as_secs_f64());
+                let sent = SystemTime::now();
+                for arrived in self.round_arrivals.drain(..) {
+                    let waited = sent.duration_since(arrived).unwrap_or_default();
+                    self.timings.forward.observe(waited.as_secs_f64());
+                }
             }
         }
     }
@@ -210,6 +221,8 @@ impl WorkerLoop {
         self.connected.mark_received(token, now);
         self.state.socket.receive_calls += 1;
         self.state.socket.datagrams_received += count as u64;
+        self.round_arrivals
+            .extend(self.received.iter().filter_map(|d| d.arrived));
         for i in 0..count {
             self.take(now, i, remote);
         }

@@ -204,6 +204,9 @@ pub struct PoolConfig {
 pub struct WorkerTimings {
     /// From reading a batch of datagrams to having sent all they produced.
     pub batch: prometheus::Histogram,
+    /// From each datagram's arrival at the socket (kernel timestamp) to having sent all its
+    /// receive round produced.
+    pub forward: prometheus::Histogram,
     /// One control job (a closure run between batches).
     pub job: prometheus::Histogram,
 }
