@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use dragoman_media::{PeerId, TrackId};
@@ -135,8 +134,10 @@ pub struct Registry {
     rooms: DashMap<String, Arc<Mutex<Room>>>,
     limits: CallLimits,
     max_calls: usize,
-    /// Calls placed on each media worker.
-    calls_per_worker: Vec<AtomicUsize>,
+    /// Calls placed on each media worker. A lock, not atomics: choosing the least loaded worker
+    /// and counting the call on it must be one step, or two calls starting together both pick
+    /// the same worker (and this is taken once per call, not per packet).
+    calls_per_worker: std::sync::Mutex<Vec<usize>>,
 }
 
 impl Registry {
@@ -146,20 +147,25 @@ impl Registry {
             rooms: DashMap::new(),
             limits,
             max_calls,
-            calls_per_worker: (0..workers.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+            calls_per_worker: std::sync::Mutex::new(vec![0; workers.max(1)]),
         }
     }
 
     /// The worker with the fewest calls, now counted as having one more.
     fn place_call(&self) -> usize {
-        let (worker, calls) = self
-            .calls_per_worker
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, calls)| calls.load(Ordering::Relaxed))
+        let mut calls = self.calls_per_worker();
+        let worker = (0..calls.len())
+            .min_by_key(|&w| calls[w])
             .unwrap_or_else(|| unreachable!("at least one worker"));
-        calls.fetch_add(1, Ordering::Relaxed);
+        calls[worker] += 1;
         worker
+    }
+
+    fn calls_per_worker(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        // The counts stay consistent even if a holder panicked: each update is one statement.
+        self.calls_per_worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The room of a call, created on first use.
@@ -201,9 +207,9 @@ impl Registry {
     /// Remove an empty room. The caller holds its lock and has marked it closed.
     pub fn remove(&self, call: &str, worker: usize) {
         if self.rooms.remove(call).is_some()
-            && let Some(calls) = self.calls_per_worker.get(worker)
+            && let Some(calls) = self.calls_per_worker().get_mut(worker)
         {
-            calls.fetch_sub(1, Ordering::Relaxed);
+            *calls = calls.saturating_sub(1);
         }
     }
 
@@ -233,6 +239,35 @@ mod tests {
 
     async fn worker_of(registry: &Registry, call: &str) -> usize {
         registry.room(call).unwrap().lock().await.worker
+    }
+
+    #[tokio::test]
+    async fn calls_started_together_are_spread_evenly() {
+        let limits = CallLimits {
+            max_participants: 4,
+            max_publications_per_participant: 4,
+        };
+        let registry = Arc::new(Registry::new(limits, 1000, 4));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        registry.room(&format!("call-{t}-{i}")).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let mut per_worker = [0; 4];
+        for t in 0..8 {
+            for i in 0..50 {
+                per_worker[worker_of(&registry, &format!("call-{t}-{i}")).await] += 1;
+            }
+        }
+        assert_eq!(per_worker, [100; 4]);
     }
 
     #[tokio::test]
