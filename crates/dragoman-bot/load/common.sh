@@ -18,26 +18,31 @@ load_pinning() {
   fi
 }
 
+command -v pgrep >/dev/null || { echo "the load scripts need 'pgrep' (procps)"; exit 1; }
+
 server_pid=
-# Stop the server the last run started: SIGTERM, up to 5 s, then SIGKILL.
+# Stop the server the last run started: SIGTERM to `timeout`, which passes it on; up to 5 s, then
+# SIGKILL to `timeout`'s whole process group (it leads one), the server included.
 stop_server() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
+    kill -9 -- "-$server_pid" 2>/dev/null || kill -9 "$server_pid" 2>/dev/null || true
   fi
   server_pid=
 }
 
-# The pid of the server started by `timeout` (its child, once taskset has exec'd it).
+# The pid of the server started by `timeout` (its child, once taskset has exec'd it). Fails the
+# script rather than measure the wrong process.
 child_of() {
   local parent=$1 name=$2 pid=
-  for _ in $(seq 50); do
+  for _ in $(seq 100); do
     pid=$(pgrep -P "$parent" -x "$name" | head -1 || true)
     [ -n "$pid" ] && { echo "$pid"; return; }
     sleep 0.1
   done
-  echo "$parent"
+  echo "no '$name' process under pid $parent after 10 s" >&2
+  return 1
 }
 
 # A fresh release server on 127.0.0.1 with ephemeral ports, pinned, bounded by `timeout`; waits
@@ -48,7 +53,7 @@ start_dragoman() {
   timeout 900 "${sfu_pin[@]}" target/release/dragoman serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
     --secret "$secret" --history "$history" >"$log" 2>&1 &
   server_pid=$!
-  dragoman_pid=$(child_of "$server_pid" dragoman)
+  dragoman_pid=$(child_of "$server_pid" dragoman) || { cat "$log"; exit 1; }
   http=
   for _ in $(seq 100); do
     http=$(sed -n 's/^dragoman ready: http=\([^ ]*\) .*/\1/p' "$log" | head -1)

@@ -163,7 +163,7 @@ for calls in "${calls_list[@]}"; do
   log="$out/janus-$calls.log"
   timeout 900 "${sfu_pin[@]}" janus -F "$conf" -C "$conf/janus.jcfg" -o -N -L "$log" >/dev/null 2>&1 &
   server_pid=$!
-  janus_pid=$(child_of "$server_pid" janus)
+  janus_pid=$(child_of "$server_pid" janus) || { cat "$log"; exit 1; }
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/8188) 2>/dev/null && break
     kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }

@@ -35,4 +35,6 @@ pub enum MediaError {
     BadCandidate(String),
     #[error("the address {0} cannot be used as a local candidate: {1}")]
     BadLocalAddress(std::net::SocketAddr, String),
+    #[error("the peer's transport could not be built: {0}")]
+    TransportFailed(String),
 }

@@ -246,8 +246,8 @@ impl Session {
         // The transports are built here, not on the media worker: that is about 1 ms of CPU
         // each, during which the worker would forward nothing for its other calls.
         let media = self.state.media.worker(room.worker);
-        let peers = match (media.build_transport().await, media.build_transport().await) {
-            (Ok(Ok(publisher)), Ok(Ok(subscriber))) => {
+        let peers = match media.build_transports().await {
+            Ok(Ok([publisher, subscriber])) => {
                 media
                     .run(move |w, _| {
                         Ok::<_, MediaError>((
@@ -258,8 +258,8 @@ impl Session {
                     })
                     .await
             }
-            (Ok(Err(e)), _) | (_, Ok(Err(e))) => Ok(Err(e)),
-            (Err(gone), _) | (_, Err(gone)) => Err(gone),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(gone) => Err(gone),
         };
         let (publisher, subscriber) = match peers {
             Ok(Ok(peers)) => peers,

@@ -111,7 +111,7 @@ impl RecvBatch {
             message.msg_hdr.msg_iov = iov;
             message.msg_hdr.msg_name = std::ptr::from_mut(source).cast();
             message.msg_hdr.msg_control = control.0.as_mut_ptr().cast();
-            message.msg_hdr.msg_controllen = control.0.len();
+            message.msg_hdr.msg_controllen = control.0.len() as _;
         }
         // SAFETY: each message's `msg_name` points at its own element of `self.sources` with
         // `msg_namelen` its size, its `msg_control` at its own element of `self.controls` with
@@ -232,34 +232,36 @@ mod tests {
     /// socket are still read after it.
     #[test]
     fn a_socket_error_is_reported_once_and_queued_datagrams_still_arrive() {
-        // A port nobody listens on, taken again once the kernel has answered a datagram to it
-        // with port unreachable. Another test may grab the freed port in between: then again.
-        let (socket, peer) = (0..10)
-            .find_map(|_| {
-                let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
-                let peer_addr = closed.local_addr().unwrap();
-                drop(closed);
-                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-                socket.set_nonblocking(true).unwrap();
-                socket.connect(peer_addr).unwrap();
-                socket.send(b"probe").unwrap();
-                let peer = UdpSocket::bind(peer_addr).ok()?;
-                Some((socket, peer))
-            })
-            .expect("a free port to reuse");
-        peer.send_to(b"after", socket.local_addr().unwrap())
-            .unwrap();
-
-        let mut batch = RecvBatch::new();
-        let mut errors = Vec::new();
-        let mut received = Vec::new();
-        for _ in 0..4 {
-            match batch.recv(socket.as_fd()) {
-                Ok(_) => received.extend(batch.iter().map(|d| d.contents.to_vec())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => errors.push(e.kind()),
+        // One try: a port nobody listens on is probed (the kernel answers port unreachable), then
+        // taken again and sends one datagram. `None` when the try proves nothing: another test
+        // grabbed the freed port, or the kernel had not yet handled the unreachable when the port
+        // was taken again (so the probe reached the new socket and there was no error).
+        let attempt = || {
+            let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let peer_addr = closed.local_addr().unwrap();
+            drop(closed);
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_nonblocking(true).unwrap();
+            socket.connect(peer_addr).unwrap();
+            socket.send(b"probe").unwrap();
+            let peer = UdpSocket::bind(peer_addr).ok()?;
+            peer.send_to(b"after", socket.local_addr().unwrap())
+                .unwrap();
+            let mut batch = RecvBatch::new();
+            let mut errors = Vec::new();
+            let mut received = Vec::new();
+            for _ in 0..4 {
+                match batch.recv(socket.as_fd()) {
+                    Ok(_) => received.extend(batch.iter().map(|d| d.contents.to_vec())),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => errors.push(e.kind()),
+                }
             }
-        }
+            (!errors.is_empty()).then_some((errors, received))
+        };
+        let (errors, received) = (0..10)
+            .find_map(|_| attempt())
+            .expect("no port-unreachable error in 10 tries");
         assert_eq!(errors, vec![io::ErrorKind::ConnectionRefused]);
         assert_eq!(received, vec![b"after".to_vec()]);
     }

@@ -106,8 +106,10 @@ impl ConnectedSockets {
         }
         let mut socket = match sockets::connect(self.local_addr, remote) {
             Ok(s) => {
-                // Without arrival times the socket still works; only the delay metric misses it.
-                let _ = dragoman_udp::enable_arrival_times(s.as_fd());
+                if let Err(e) = dragoman_udp::enable_arrival_times(s.as_fd()) {
+                    // The socket still works; only the delay metric misses its datagrams.
+                    tracing::debug!(%remote, error = %e, "no arrival times on a connected socket");
+                }
                 UdpSocket::from_std(s)
             }
             Err(e) => {

@@ -86,7 +86,7 @@ impl std::fmt::Debug for WorkerLoop {
 impl WorkerLoop {
     pub(super) fn new(setup: Setup) -> io::Result<WorkerLoop> {
         if let Err(e) = enable_arrival_times(setup.socket.as_fd()) {
-            tracing::warn!(error = %e, "no arrival times on the media socket: dragoman_media_forward_seconds stays empty");
+            tracing::warn!(error = %e, "no arrival times on the group socket: dragoman_media_forward_seconds misses its datagrams");
         }
         let mut shared = UdpSocket::from_std(setup.socket);
         setup
@@ -185,8 +185,10 @@ impl WorkerLoop {
                 self.timings.batch.observe(now.elapsed().as_secs_f64());
                 let sent = SystemTime::now();
                 for arrived in self.round_arrivals.drain(..) {
-                    let waited = sent.duration_since(arrived).unwrap_or_default();
-                    self.timings.forward.observe(waited.as_secs_f64());
+                    // A real-time clock stepped back makes no sample rather than a false 0.
+                    if let Ok(waited) = sent.duration_since(arrived) {
+                        self.timings.forward.observe(waited.as_secs_f64());
+                    }
                 }
             }
         }
@@ -221,8 +223,6 @@ impl WorkerLoop {
         self.connected.mark_received(token, now);
         self.state.socket.receive_calls += 1;
         self.state.socket.datagrams_received += count as u64;
-        self.round_arrivals
-            .extend(self.received.iter().filter_map(|d| d.arrived));
         for i in 0..count {
             self.take(now, i, remote);
         }
@@ -253,6 +253,10 @@ impl WorkerLoop {
                 self.hand_over(owner, source, contents);
                 return;
             }
+        }
+        // Timed from here on: handed to this worker's engine (not dropped, not handed over).
+        if let Some(arrived) = datagram.arrived {
+            self.round_arrivals.push(arrived);
         }
         match self
             .state

@@ -123,16 +123,27 @@ impl MediaHandle {
         result.await.map_err(|_| WorkerGone)
     }
 
-    /// Build a transport for this worker's engine here, off the worker's thread (about 1 ms of
-    /// CPU each, which would otherwise hold up the media of every call on the worker). Give it to
-    /// the engine with `add_peer_with`.
-    pub async fn build_transport(&self) -> Result<Result<Transport, MediaError>, WorkerGone> {
+    /// Build a member's two transports (publisher, subscriber) for this worker's engine, on a
+    /// blocking thread rather than on the worker: about 1 ms of CPU each, which on the worker
+    /// would hold up the media of every call it serves. Give them to the engine with
+    /// `add_peer_with`. (Where the worker shares its core, the build still competes for it, but as
+    /// a separate thread the scheduler can interleave with the worker.)
+    pub async fn build_transports(&self) -> Result<Result<[Transport; 2], MediaError>, WorkerGone> {
         let builder = self.transports.clone();
-        // A failed blocking task means the runtime is shutting down (or the build panicked):
-        // the worker is as good as gone for this caller.
-        tokio::task::spawn_blocking(move || builder.build(Instant::now()))
-            .await
-            .map_err(|_| WorkerGone)
+        let built = tokio::task::spawn_blocking(move || {
+            let now = Instant::now();
+            Ok::<_, MediaError>([builder.build(now)?, builder.build(now)?])
+        })
+        .await;
+        match built {
+            Ok(result) => Ok(result),
+            Err(e) if e.is_panic() => {
+                tracing::error!(error = %e, "building a transport panicked");
+                Ok(Err(MediaError::TransportFailed(e.to_string())))
+            }
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Err(WorkerGone),
+        }
     }
 
     /// Queue a job without waiting for it.
