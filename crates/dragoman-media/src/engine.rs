@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::SdpPendingOffer;
 use str0m::config::CryptoProvider;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
@@ -18,6 +18,7 @@ use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::client_sdp::{ClientAnswer, ClientOffer};
 use crate::drop_reason::{DropCounts, DropReason};
 use crate::error::MediaError;
 use crate::forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};
@@ -451,18 +452,26 @@ impl MediaEngine {
 
     /// Answer a client's offer on its publisher transport.
     pub fn accept_offer(&mut self, peer: PeerId, sdp: &str) -> Result<String, MediaError> {
+        self.peer_mut(peer)?;
+        self.accept_parsed_offer(peer, ClientOffer::parse(sdp)?)
+    }
+
+    /// [`MediaEngine::accept_offer`] with the offer parsed ahead (see [`ClientOffer`]).
+    pub fn accept_parsed_offer(
+        &mut self,
+        peer: PeerId,
+        offer: ClientOffer,
+    ) -> Result<String, MediaError> {
         let p = self.peer_mut(peer)?;
         if p.role != TransportRole::Publisher {
             return Err(MediaError::WrongTransport {
                 expected: "publisher",
             });
         }
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let answer = p
             .rtc
             .sdp_api()
-            .accept_offer(offer)
+            .accept_offer(offer.0)
             .map_err(|e| MediaError::SdpRejected(e.to_string()))?;
         self.mark_dirty(peer);
         Ok(answer.to_sdp_string())
@@ -701,14 +710,23 @@ impl MediaEngine {
 
     /// Apply the client's answer to the outstanding subscriber offer.
     pub fn accept_answer(&mut self, subscriber: PeerId, sdp: &str) -> Result<(), MediaError> {
+        self.peer_mut(subscriber)?;
+        self.accept_parsed_answer(subscriber, ClientAnswer::parse(sdp)?)
+    }
+
+    /// [`MediaEngine::accept_answer`] with the answer parsed ahead (see [`ClientAnswer`]).
+    pub fn accept_parsed_answer(
+        &mut self,
+        subscriber: PeerId,
+        answer: ClientAnswer,
+    ) -> Result<(), MediaError> {
         let peer = self.peer_mut(subscriber)?;
         if peer.role != TransportRole::Subscriber {
             return Err(MediaError::WrongTransport {
                 expected: "subscriber",
             });
         }
-        let answer =
-            SdpAnswer::from_sdp_string(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let answer = answer.0;
         let pending = peer
             .pending_offer
             .take()

@@ -10,6 +10,7 @@
 //! subscriber (forward with a rewrite, or drop with a [`DropReason`]), then a write into the
 //! subscriber's str0m send stream, sharing the payload.
 
+mod client_sdp;
 mod drop_reason;
 mod engine;
 mod error;
@@ -19,6 +20,7 @@ mod keyframe;
 mod rewrite;
 mod transport;
 
+pub use client_sdp::{ClientAnswer, ClientOffer};
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
     EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,
