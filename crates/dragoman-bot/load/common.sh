@@ -2,7 +2,8 @@
 # on loopback, and stopping the server a run started.
 #
 # After `load_pinning "$PIN"`: `sfu_pin` and `gen_pin` are the commands to prefix the server and
-# the generator with. After `start_dragoman LOG HISTORY SECRET`: `server_pid` is the process to
+# the generator with. After `run_limit CALLS RATE SETTLE DURATION`: `run_seconds`, the bound every
+# process of one run gets. After `start_dragoman LOG HISTORY SECRET`: `server_pid` is the process to
 # stop (the `timeout` around the server), `dragoman_pid` the server itself, `http` its address.
 
 # auto: with 2+ CPUs, the server on CPU 0 and the load generator on CPU 1; anything else: none.
@@ -16,6 +17,33 @@ load_pinning() {
   else
     echo "pinning: none"
   fi
+}
+
+# Whole seconds (rounded up) in a duration written as the load tool takes it: 500ms, 20s, 2m, 1h.
+duration_seconds() {
+  if [[ $1 =~ ^([0-9]+)(ms|s|m|h)$ ]]; then
+    local n=${BASH_REMATCH[1]}
+    case ${BASH_REMATCH[2]} in
+      ms) echo $(((n + 999) / 1000)) ;;
+      s) echo "$n" ;;
+      m) echo $((n * 60)) ;;
+      h) echo $((n * 3600)) ;;
+    esac
+  else
+    echo "cannot read the duration '$1': write it as a number and one unit, e.g. 500ms, 20s, 2m" >&2
+    return 1
+  fi
+}
+
+# One run's bound: the ramp (CALLS at RATE per second), SETTLE and the DURATION window, plus two
+# minutes for the start, the joins, the leaves and the report.
+run_limit() {
+  local calls=$1 rate=$2 settle duration ramp
+  settle=$(duration_seconds "$3") || exit 1
+  duration=$(duration_seconds "$4") || exit 1
+  ramp=$(awk -v c="$calls" -v r="$rate" 'BEGIN { if (r <= 0) exit 1; printf "%d", c / r + 1 }') ||
+    { echo "RATE must be a positive number of calls per second, not '$rate'" >&2; exit 1; }
+  run_seconds=$((ramp + settle + duration + 120))
 }
 
 command -v pgrep >/dev/null || { echo "the load scripts need 'pgrep' (procps)"; exit 1; }
@@ -50,7 +78,7 @@ child_of() {
 start_dragoman() {
   local log=$1 history=$2 secret=$3
   rm -f "$history"
-  timeout 900 "${sfu_pin[@]}" target/release/dragoman serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
+  timeout "${run_seconds:?call run_limit first}" "${sfu_pin[@]}" target/release/dragoman serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
     --secret "$secret" --history "$history" >"$log" 2>&1 &
   server_pid=$!
   dragoman_pid=$(child_of "$server_pid" dragoman) || { cat "$log"; exit 1; }

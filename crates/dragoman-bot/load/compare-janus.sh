@@ -159,9 +159,10 @@ load_args=(--rate "$rate" --settle "$settle" --duration "$duration")
 janus_reports=()
 dragoman_reports=()
 for calls in "${calls_list[@]}"; do
+  run_limit "$calls" "$rate" "$settle" "$duration"
   # Janus.
   log="$out/janus-$calls.log"
-  timeout 900 "${sfu_pin[@]}" janus -F "$conf" -C "$conf/janus.jcfg" -o -N -L "$log" >/dev/null 2>&1 &
+  timeout "$run_seconds" "${sfu_pin[@]}" janus -F "$conf" -C "$conf/janus.jcfg" -o -N -L "$log" >/dev/null 2>&1 &
   server_pid=$!
   janus_pid=$(child_of "$server_pid" janus) || { cat "$log"; exit 1; }
   for _ in $(seq 100); do
@@ -170,7 +171,7 @@ for calls in "${calls_list[@]}"; do
     sleep 0.1
   done
   echo "== Janus: $calls calls against pid $janus_pid at ws://127.0.0.1:8188"
-  timeout 900 "${gen_pin[@]}" "$bot_bin" load --server janus --url ws://127.0.0.1:8188 \
+  timeout "$run_seconds" "${gen_pin[@]}" "$bot_bin" load --server janus --url ws://127.0.0.1:8188 \
     --sfu-pid "$janus_pid" --calls "$calls" "${load_args[@]}" --call-prefix "janus$calls" \
     --report "$out/janus-$calls.json"
   stop_server
@@ -179,7 +180,7 @@ for calls in "${calls_list[@]}"; do
   # Dragoman: a fresh release server, as run-load.sh starts it.
   start_dragoman "$out/dragoman-$calls.log" "$out/history-compare-$calls.sqlite" "compare-secret-$$"
   echo "== Dragoman: $calls calls against pid $dragoman_pid at $http"
-  timeout 900 "${gen_pin[@]}" "$bot_bin" load --url "ws://$http/v1/signal" --secret "compare-secret-$$" \
+  timeout "$run_seconds" "${gen_pin[@]}" "$bot_bin" load --url "ws://$http/v1/signal" --secret "compare-secret-$$" \
     --sfu-pid "$dragoman_pid" --calls "$calls" "${load_args[@]}" --call-prefix "dragoman$calls" \
     --report "$out/dragoman-$calls.json"
   stop_server

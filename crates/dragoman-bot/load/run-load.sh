@@ -48,9 +48,10 @@ fi
 trap stop_server EXIT
 
 for calls in "${calls_list[@]}"; do
+  run_limit "$calls" "$rate" "$settle" "$duration"
   start_dragoman "$out/server-$calls.log" "$out/history-$calls.sqlite" "$secret"
   echo "== $calls calls against pid $dragoman_pid at $http"
-  timeout 900 "${gen_pin[@]}" "$bot_bin" load \
+  timeout "$run_seconds" "${gen_pin[@]}" "$bot_bin" load \
     --url "ws://$http/v1/signal" --secret "$secret" --sfu-pid "$dragoman_pid" \
     --calls "$calls" --rate "$rate" --settle "$settle" --duration "$duration" \
     --call-prefix "load$calls" --report "$out/load-$calls.json"
