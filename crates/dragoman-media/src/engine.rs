@@ -806,8 +806,16 @@ impl MediaEngine {
     }
 
     /// Advance time: run every peer whose timer is due, deferred keyframe requests, layer choices.
+    ///
+    /// Received packets not yet forwarded are forwarded first, so the time handed out here also
+    /// releases them: a receive round's packets go out in the `poll_output` right after it.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        while let Some(&peer_id) = self.dirty.last() {
+            if let Some(transmit) = self.poll_peer(peer_id) {
+                self.transmits.push_back(transmit);
+            }
+        }
         // Walk the peers in place (no list of due ones): this runs after nearly every packet.
         for (id, peer) in &mut self.peers {
             if peer.next_timeout > now {
@@ -1007,7 +1015,6 @@ impl MediaEngine {
             peers,
             tracks,
             stats,
-            dirty,
             ..
         } = self;
         let Some(source) = peers.get_mut(&publisher) else {
@@ -1117,10 +1124,10 @@ impl MediaEngine {
             );
             stats.rtp_packets_forwarded += 1;
             stats.rtp_bytes_forwarded += packet.payload.len() as u64;
-            if !peer.needs_poll {
-                peer.needs_poll = true;
-                dirty.push(subscriber);
-            }
+            // str0m releases a written packet only when it is handed time, so the subscriber is
+            // due now: the next `handle_timeout` hands it time, and then it is polled. (Polling it
+            // before that would only report this deadline.)
+            peer.next_timeout = now;
         }
         if let Some(layer) = wanted_layer {
             self.request_keyframe(track_id, layer);

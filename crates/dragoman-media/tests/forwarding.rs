@@ -8,6 +8,8 @@
 //!   starts flowing without disturbing the tracks already flowing.
 //! - Datagrams fed to the engine in one batch, without polling in between (as a server's receive
 //!   loop does), are all forwarded.
+//! - One `handle_timeout` after a receive round releases that round's packets: the drain right
+//!   after it sends them all, and nothing is left due at once.
 
 mod common;
 
@@ -177,6 +179,47 @@ fn a_batch_of_datagrams_fed_without_polling_is_all_forwarded() {
     let received = sim.client(subscriber).received_for(video);
     assert_eq!(received.len(), sent);
     assert_continuous("video", &received);
+}
+
+#[test]
+fn the_packets_of_a_receive_round_go_out_in_that_round() {
+    let mut sim = Sim::new();
+    let publisher = sim.add_publisher("publisher", &[MediaKind::Video]);
+    sim.connect(publisher);
+    let video = sim.publish(publisher, MediaKind::Video);
+    let first = sim.connected_subscriber("first", &[video]);
+    let second = sim.connected_subscriber("second", &[video]);
+    let mid = sim.start_source(
+        publisher,
+        MediaKind::Video,
+        SourceSpec::video().packets_per_frame(5),
+    );
+    sim.run_for(Duration::from_secs(1));
+    sim.set_source_running(publisher, mid, false);
+    sim.run_for(Duration::from_millis(200));
+    assert!(!sim.engine_bound_in_flight(), "the network is quiet");
+
+    // The next frame: five packets on their way to the engine together.
+    sim.set_source_running(publisher, mid, true);
+    sim.run_until(Duration::from_millis(100), "a frame in flight", |s| {
+        s.engine_bound_in_flight()
+    });
+    let round = sim.worker_round();
+    let media: Vec<_> = round
+        .rtp_to
+        .iter()
+        .filter(|to| **to == sim.client(first).addr || **to == sim.client(second).addr)
+        .collect();
+    assert_eq!(round.fed, 5, "the frame's packets, in one round");
+    assert_eq!(
+        media.len(),
+        10,
+        "each packet to both subscribers, in the same round"
+    );
+    assert!(
+        round.deadline > sim.now,
+        "nothing left due at once (a packet still held would make the deadline now)"
+    );
 }
 
 #[test]

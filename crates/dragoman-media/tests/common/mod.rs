@@ -393,6 +393,17 @@ pub struct AvPublisher {
     pub video_mid: Mid,
 }
 
+/// What [`Sim::worker_round`] did.
+#[derive(Debug)]
+pub struct WorkerRound {
+    /// Datagrams fed to the engine.
+    pub fed: usize,
+    /// Where the engine's RTP datagrams went (RTCP and STUN left out).
+    pub rtp_to: Vec<SocketAddr>,
+    /// The engine's next deadline after the round.
+    pub deadline: Instant,
+}
+
 /// A datagram on the in-memory network.
 #[derive(Debug)]
 struct InFlight {
@@ -684,6 +695,70 @@ impl Sim {
     pub fn remove_peer(&mut self, client: ClientId) -> Vec<TrackId> {
         let peer = self.clients[client.0].peer;
         self.engine.remove_peer(peer).ended_tracks
+    }
+
+    /// Is a datagram from a client to the engine on the network?
+    pub fn engine_bound_in_flight(&self) -> bool {
+        self.network.iter().any(|p| p.destination == SFU_ADDR)
+    }
+
+    /// One receive round as a server's media worker runs it: the clock moves to the next datagram
+    /// due at the engine, every datagram due for it then is fed in one batch, time is handed to
+    /// the engine once, and the engine is drained (its transmits go on the network). Returns how
+    /// many datagrams were fed, the destinations of the RTP datagrams the engine sent, and its
+    /// next deadline.
+    pub fn worker_round(&mut self) -> WorkerRound {
+        let due = self
+            .network
+            .iter()
+            .filter(|p| p.destination == SFU_ADDR)
+            .map(|p| p.deliver_at)
+            .min()
+            .expect("a datagram on its way to the engine");
+        self.now = self.now.max(due);
+        let now = self.now;
+        let (batch, rest): (Vec<_>, Vec<_>) = self
+            .network
+            .drain(..)
+            .partition(|p| p.destination == SFU_ADDR && p.deliver_at <= now);
+        self.network.extend(rest);
+        for packet in &batch {
+            if let Err(reason) = self.engine.handle_datagram(
+                now,
+                packet.source,
+                packet.destination,
+                &packet.contents,
+            ) {
+                self.refused.push((now, packet.source, reason));
+            }
+        }
+        self.engine.handle_timeout(now);
+        let mut rtp_to = Vec::new();
+        let deadline = loop {
+            match self.engine.poll_output() {
+                EngineOutput::Transmit(t) => {
+                    // RTCP packet types are 192..=223 in the second byte (RFC 5761); SRTP leaves
+                    // the header in the clear.
+                    if t.contents.get(1).is_some_and(|b| !(192..=223).contains(b)) {
+                        rtp_to.push(t.destination);
+                    }
+                    self.network.push_back(InFlight {
+                        deliver_at: now + LATENCY,
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    });
+                }
+                EngineOutput::Event(e) => self.media_events.push((now, e)),
+                EngineOutput::Timeout(at) => break at,
+            }
+        };
+        self.engine_timeout = deadline;
+        WorkerRound {
+            fed: batch.len(),
+            rtp_to,
+            deadline,
+        }
     }
 
     /// Send a raw datagram to the engine at once, as if from `source`.
