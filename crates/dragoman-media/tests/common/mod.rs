@@ -29,7 +29,7 @@ use dragoman_media::{
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
@@ -723,14 +723,7 @@ impl Sim {
             .partition(|p| p.destination == SFU_ADDR && p.deliver_at <= now);
         self.network.extend(rest);
         for packet in &batch {
-            if let Err(reason) = self.engine.handle_datagram(
-                now,
-                packet.source,
-                packet.destination,
-                &packet.contents,
-            ) {
-                self.refused.push((now, packet.source, reason));
-            }
+            self.feed_engine(packet);
         }
         self.engine.handle_timeout(now);
         let mut rtp_to = Vec::new();
@@ -742,12 +735,7 @@ impl Sim {
                     if t.contents.get(1).is_some_and(|b| !(192..=223).contains(b)) {
                         rtp_to.push(t.destination);
                     }
-                    self.network.push_back(InFlight {
-                        deliver_at: now + LATENCY,
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents.to_vec(),
-                    });
+                    self.send_from_engine(t);
                 }
                 EngineOutput::Event(e) => self.media_events.push((now, e)),
                 EngineOutput::Timeout(at) => break at,
@@ -849,14 +837,7 @@ impl Sim {
             let mut moved = false;
             loop {
                 match self.engine.poll_output() {
-                    EngineOutput::Transmit(t) => {
-                        self.network.push_back(InFlight {
-                            deliver_at: self.now + LATENCY,
-                            source: t.source,
-                            destination: t.destination,
-                            contents: t.contents.to_vec(),
-                        });
-                    }
+                    EngineOutput::Transmit(t) => self.send_from_engine(t),
                     EngineOutput::Event(e) => self.media_events.push((self.now, e)),
                     EngineOutput::Timeout(at) => {
                         self.engine_timeout = at;
@@ -920,6 +901,28 @@ impl Sim {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Hand a datagram to the engine now; a refusal is recorded in [`Sim::refused`].
+    fn feed_engine(&mut self, packet: &InFlight) {
+        if let Err(reason) = self.engine.handle_datagram(
+            self.now,
+            packet.source,
+            packet.destination,
+            &packet.contents,
+        ) {
+            self.refused.push((self.now, packet.source, reason));
+        }
+    }
+
+    /// Put one of the engine's transmits on the network.
+    fn send_from_engine(&mut self, t: Transmit) {
+        self.network.push_back(InFlight {
+            deliver_at: self.now + LATENCY,
+            source: t.source,
+            destination: t.destination,
+            contents: t.contents.to_vec(),
+        });
+    }
+
     fn deliver(&mut self, packet: InFlight) {
         let now = self.now;
         if self.lose(&packet) {
@@ -927,14 +930,7 @@ impl Sim {
             return;
         }
         if packet.destination == SFU_ADDR {
-            if let Err(reason) = self.engine.handle_datagram(
-                now,
-                packet.source,
-                packet.destination,
-                &packet.contents,
-            ) {
-                self.refused.push((now, packet.source, reason));
-            }
+            self.feed_engine(&packet);
             return;
         }
         let Some(index) = self
