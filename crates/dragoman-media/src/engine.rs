@@ -816,6 +816,8 @@ impl MediaEngine {
                 self.transmits.push_back(transmit);
             }
         }
+        // Forwards above were timed with the engine's clock, which an earlier `now` cannot undo.
+        let now = self.now;
         // Walk the peers in place (no list of due ones): this runs after nearly every packet.
         for (id, peer) in &mut self.peers {
             if peer.next_timeout > now {
@@ -880,6 +882,8 @@ impl MediaEngine {
             Ok(Output::Event(event)) => self.on_rtc_event(peer_id, event),
             Err(e) => {
                 tracing::warn!(peer = %peer_id, error = %e, "peer failed");
+                // Nothing more is forwarded to it (each forward would make it due again).
+                peer.connected = false;
                 peer.needs_poll = false;
                 peer.next_timeout = self.now + Duration::from_secs(3600);
                 self.dirty.retain(|p| *p != peer_id);

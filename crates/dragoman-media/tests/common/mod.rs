@@ -398,7 +398,7 @@ pub struct AvPublisher {
 pub struct WorkerRound {
     /// Datagrams fed to the engine.
     pub fed: usize,
-    /// Where the engine's RTP datagrams went (RTCP and STUN left out).
+    /// Where the engine's RTP datagrams went (RTCP, STUN and DTLS left out).
     pub rtp_to: Vec<SocketAddr>,
     /// The engine's next deadline after the round.
     pub deadline: Instant,
@@ -706,7 +706,7 @@ impl Sim {
     /// due at the engine, every datagram due for it then is fed in one batch, time is handed to
     /// the engine once, and the engine is drained (its transmits go on the network). Returns how
     /// many datagrams were fed, the destinations of the RTP datagrams the engine sent, and its
-    /// next deadline.
+    /// next deadline. The batch is not subject to [`Sim::set_loss`].
     pub fn worker_round(&mut self) -> WorkerRound {
         let due = self
             .network
@@ -730,9 +730,12 @@ impl Sim {
         let deadline = loop {
             match self.engine.poll_output() {
                 EngineOutput::Transmit(t) => {
-                    // RTCP packet types are 192..=223 in the second byte (RFC 5761); SRTP leaves
-                    // the header in the clear.
-                    if t.contents.get(1).is_some_and(|b| !(192..=223).contains(b)) {
+                    // RTP and RTCP start with 128..=191 (version 2; STUN and DTLS do not, RFC
+                    // 7983); RTCP packet types are 192..=223 in the second byte (RFC 5761). SRTP
+                    // leaves both bytes in the clear.
+                    let is_rtp = matches!(t.contents.first(), Some(128..=191))
+                        && t.contents.get(1).is_some_and(|b| !(192..=223).contains(b));
+                    if is_rtp {
                         rtp_to.push(t.destination);
                     }
                     self.send_from_engine(t);
