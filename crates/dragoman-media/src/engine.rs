@@ -291,7 +291,8 @@ pub struct MediaEngine {
     by_source: HashMap<SocketAddr, PeerId>,
     dirty: Vec<PeerId>,
     events: VecDeque<MediaEvent>,
-    /// Transmits polled early by [`MediaEngine::handle_datagram`] (see there), handed out first.
+    /// Transmits polled early by [`MediaEngine::handle_datagram`] (see there) and the forwards
+    /// sent at once (`Rtc::write_rtp_now`), handed out first.
     transmits: VecDeque<Transmit>,
     stats: MediaStats,
     next_peer: u64,
@@ -807,8 +808,9 @@ impl MediaEngine {
 
     /// Advance time: run every peer whose timer is due, deferred keyframe requests, layer choices.
     ///
-    /// Received packets not yet forwarded are forwarded first, so the time handed out here also
-    /// releases them: a receive round's packets go out in the `poll_output` right after it.
+    /// Received packets not yet forwarded are forwarded first: a receive round's packets go out
+    /// in the `poll_output` right after it. (A forward is sent at once; the few that str0m must
+    /// queue, to a stream that has had no timeout yet, are released by the time handed out here.)
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         while let Some(&peer_id) = self.dirty.last() {
@@ -1019,6 +1021,7 @@ impl MediaEngine {
             peers,
             tracks,
             stats,
+            transmits,
             ..
         } = self;
         let Some(source) = peers.get_mut(&publisher) else {
@@ -1109,29 +1112,34 @@ impl MediaEngine {
                     continue;
                 }
             };
-            let mut api = peer.rtc.direct_api();
-            let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
-                stats.drops.add(DropReason::NotNegotiated);
-                continue;
-            };
-            tx.write_rtp(
-                RtpWrite::new(
-                    out_pt,
-                    out.seq.into(),
-                    out.timestamp as u32,
-                    packet.timestamp,
-                    packet.payload.clone(),
-                )
-                .marker(packet.header.marker)
-                .ext_vals(ext_vals.clone())
-                .nackable(track.kind == MediaKind::Video),
-            );
+            let write = RtpWrite::new(
+                out_pt,
+                out.seq.into(),
+                out.timestamp as u32,
+                packet.timestamp,
+                packet.payload.clone(),
+            )
+            .marker(packet.header.marker)
+            .ext_vals(ext_vals.clone())
+            .nackable(track.kind == MediaKind::Video);
+            // Sent at once, without the subscriber's timeout round: the steady state.
+            let direct = peer
+                .rtc
+                .write_rtp_now(now, out_mid, write, |t| transmits.push_back(t));
+            if let Err(write) = direct {
+                // Not yet possible (the stream has had no timeout yet, say): queue it in str0m,
+                // which releases a written packet only when it is handed time. So the subscriber
+                // is due now: the next `handle_timeout` hands it time, and then it is polled.
+                let mut api = peer.rtc.direct_api();
+                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                    stats.drops.add(DropReason::NotNegotiated);
+                    continue;
+                };
+                tx.write_rtp(write);
+                peer.next_timeout = now;
+            }
             stats.rtp_packets_forwarded += 1;
             stats.rtp_bytes_forwarded += packet.payload.len() as u64;
-            // str0m releases a written packet only when it is handed time, so the subscriber is
-            // due now: the next `handle_timeout` hands it time, and then it is polled. (Polling it
-            // before that would only report this deadline.)
-            peer.next_timeout = now;
         }
         if let Some(layer) = wanted_layer {
             self.request_keyframe(track_id, layer);

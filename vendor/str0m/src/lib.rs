@@ -1459,6 +1459,50 @@ impl Rtc {
         DirectApi::new(self)
     }
 
+    /// Write one RTP packet on the send stream of `mid` (no rid) and hand the datagrams it
+    /// produces to `out` at once, instead of waiting for the next
+    /// [`Rtc::handle_input`]`(Input::Timeout)` and [`Rtc::poll_output`] round.
+    ///
+    /// The packet goes through the same path as one written with
+    /// [`StreamTx::write_rtp`][crate::media::StreamTx::write_rtp] and polled: header extensions,
+    /// the RTX cache, transport-wide sequence numbers, stats and SRTP. What it skips is the round
+    /// trip: the timeout that releases the send queue and the walk of ICE, DTLS and events that
+    /// `poll_output` makes before it reaches the packet. Anything already queued on the stream
+    /// (a resend, say) may come out first, in `out`.
+    ///
+    /// Gives the packet back, unsent and unqueued, when this is not possible now: the instance is
+    /// closed or not connected, there is no such send stream, the stream has not had its first
+    /// timeout yet, or bandwidth estimation (and so pacing) is on. Then write it as usual.
+    ///
+    /// (Dragoman's addition to str0m 0.25.0: see vendor/str0m/DRAGOMAN.md.)
+    pub fn write_rtp_now(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rtp: streams::RtpWrite,
+        mut out: impl FnMut(net::Transmit),
+    ) -> Result<(), streams::RtpWrite> {
+        let Some(send) = &self.send_addr else {
+            return Err(rtp);
+        };
+        if !self.is_alive() {
+            return Err(rtp);
+        }
+        let (proto, source, destination) = (send.proto, send.source, send.destination);
+        // The send queue and the stats must not see time go backwards.
+        let now = now.max(self.last_now);
+        let peer_bytes_tx = &mut self.peer_bytes_tx;
+        self.session.write_rtp_now(now, mid, rtp, &mut |contents| {
+            *peer_bytes_tx += contents.len() as u64;
+            out(net::Transmit {
+                proto,
+                source,
+                destination,
+                contents,
+            })
+        })
+    }
+
     /// Send outgoing media data (frames) or request keyframes.
     ///
     /// Returns `None` if the direction isn't sending (`sendrecv` or `sendonly`).

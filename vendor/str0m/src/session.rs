@@ -34,11 +34,11 @@ use crate::rtp_::SeqNo;
 use crate::rtp_::SeqNoWindow;
 use crate::rtp_::{Bitrate, ExtensionMap, Goodbye, Mid, ReportList, Rtcp, RtcpFb};
 use crate::rtp_::{Dlrr, DlrrItem, ExtendedReport, ReportBlock};
-use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
+use crate::rtp_::{RtpHeader, SessionId, TwccClusterId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
-use crate::streams::{RtpPacket, StreamTimeoutConfig, Streams};
+use crate::streams::{RtpPacket, RtpWrite, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
 use crate::{RtcConfig, RtcError};
@@ -55,6 +55,9 @@ const MAX_PENDING_RRTRS: usize = 300;
 
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
+
+/// Most datagrams one `write_rtp_now` sends (its packet, after any resends queued before it).
+const MAX_DIRECT_DATAGRAMS: usize = 4;
 
 pub(crate) struct Session {
     id: SessionId,
@@ -1229,11 +1232,59 @@ impl Session {
     }
 
     fn poll_packet(&mut self, now: Instant) -> Option<DatagramSend> {
-        let srtp_tx = self.srtp_tx.as_mut()?;
-
         // Figure out which, if any, queue to poll
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
+        self.poll_packet_from(now, midrid, cluster_id)
+    }
+
+    /// Write one RTP packet on the send stream of `mid` and poll it out at once (see
+    /// `Rtc::write_rtp_now`). Gives the packet back when that is not possible now.
+    pub(crate) fn write_rtp_now(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        rtp: RtpWrite,
+        out: &mut impl FnMut(DatagramSend),
+    ) -> Result<(), RtpWrite> {
+        // With bandwidth estimation the pacer decides when a packet goes: never bypass it.
+        if self.srtp_tx.is_none() || self.bwe.is_some() {
+            return Err(rtp);
+        }
+        let midrid = MidRid(mid, None);
+        let Some(stream) = self.streams.stream_tx_by_midrid(midrid) else {
+            return Err(rtp);
+        };
+        if !stream.ready_for_direct_send() {
+            return Err(rtp);
+        }
+        stream.write_rtp(rtp);
+        stream.stamp_queued(now);
+        // Whatever was queued before (a resend) comes out first. Bounded, so a long backlog
+        // does not all go out here: what is left goes in the usual timeout round.
+        for _ in 0..MAX_DIRECT_DATAGRAMS {
+            let Some(datagram) = self.poll_packet_from(now, midrid, None) else {
+                break;
+            };
+            out(datagram);
+            let drained = self
+                .streams
+                .stream_tx_by_midrid(midrid)
+                .is_none_or(|s| s.queue_is_empty());
+            if drained {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_packet_from(
+        &mut self,
+        now: Instant,
+        midrid: MidRid,
+        cluster_id: Option<TwccClusterId>,
+    ) -> Option<DatagramSend> {
+        let srtp_tx = self.srtp_tx.as_mut()?;
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
             trace!("Pacer pointed to mid {} which has no media", midrid.mid());

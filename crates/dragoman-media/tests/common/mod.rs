@@ -249,7 +249,10 @@ fn make_payload(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub at: Instant,
+    /// The mid of the stream the packet arrived on.
     pub mid: Option<Mid>,
+    /// The packet itself carried the mid header extension.
+    pub mid_in_header: bool,
     /// The 16-bit sequence number on the wire, and str0m's extended one.
     pub seq: u16,
     pub ext_seq: u64,
@@ -364,6 +367,7 @@ impl Client {
                 self.received.push(Received {
                     at: now,
                     mid,
+                    mid_in_header: packet.header.ext_vals.mid.is_some(),
                     seq: packet.header.sequence_number,
                     ext_seq: *packet.seq_no,
                     timestamp: packet.header.timestamp,
@@ -393,7 +397,7 @@ pub struct AvPublisher {
     pub video_mid: Mid,
 }
 
-/// What [`Sim::worker_round`] did.
+/// What [`Sim::worker_round`] (or [`Sim::receive_round_without_time`]) did.
 #[derive(Debug)]
 pub struct WorkerRound {
     /// Datagrams fed to the engine.
@@ -708,6 +712,16 @@ impl Sim {
     /// many datagrams were fed, the destinations of the RTP datagrams the engine sent, and its
     /// next deadline. The batch is not subject to [`Sim::set_loss`].
     pub fn worker_round(&mut self) -> WorkerRound {
+        self.receive_round(true)
+    }
+
+    /// [`Sim::worker_round`] without handing the engine time: what the engine sends from the
+    /// datagrams alone.
+    pub fn receive_round_without_time(&mut self) -> WorkerRound {
+        self.receive_round(false)
+    }
+
+    fn receive_round(&mut self, hand_time: bool) -> WorkerRound {
         let due = self
             .network
             .iter()
@@ -725,7 +739,9 @@ impl Sim {
         for packet in &batch {
             self.feed_engine(packet);
         }
-        self.engine.handle_timeout(now);
+        if hand_time {
+            self.engine.handle_timeout(now);
+        }
         let mut rtp_to = Vec::new();
         let deadline = loop {
             match self.engine.poll_output() {

@@ -1,9 +1,9 @@
 //! One media worker's loop: epoll (mio) over its sockets and its job waker. Datagrams are taken
 //! [`dragoman_udp::BATCH`] at a time with `recvmmsg` from each ready socket, round by round; each
-//! round is fed to the engine, time is handed to the engine once (str0m releases written packets
-//! only then), and its output goes out with `sendmmsg`, 32 datagrams per call, batches spanning
-//! subscribers and sockets (datagrams of a batch to the same subscriber go as one UDP GSO
-//! message).
+//! round is fed to the engine, time is handed to the engine once (it forwards what is left of the
+//! round and runs the timers due), and its output goes out with `sendmmsg`, 32 datagrams per
+//! call, batches spanning subscribers and sockets (datagrams of a batch to the same subscriber go
+//! as one UDP GSO message).
 //!
 //! In the steady state nothing on that path allocates in this module or crosses a thread. With
 //! several workers, a datagram on the group socket costs one read of the shared owner map (a
