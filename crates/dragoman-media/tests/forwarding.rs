@@ -9,14 +9,16 @@
 //! - Datagrams fed to the engine in one batch, without polling in between (as a server's receive
 //!   loop does), are all forwarded.
 //! - One `handle_timeout` after a receive round releases that round's packets: the drain right
-//!   after it sends them all, and nothing is left due at once.
+//!   after it sends them all, and nothing is left due at once. The drain sends them even with no
+//!   time handed out (the direct send).
+//! - Forwarded packets stop carrying the mid header extension once the subscriber has reported.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Received, Sim, SourceSpec, assert_continuous};
-use dragoman_media::{DropReason, MediaKind, SubscribeOutcome};
+use common::{ClientId, Received, Sim, SourceSpec, WorkerRound, assert_continuous};
+use dragoman_media::{DropReason, MediaKind, SubscribeOutcome, TrackId};
 
 #[test]
 fn each_subscriber_gets_exactly_its_subscriptions() {
@@ -181,8 +183,15 @@ fn a_batch_of_datagrams_fed_without_polling_is_all_forwarded() {
     assert_continuous("video", &received);
 }
 
-#[test]
-fn the_packets_of_a_receive_round_go_out_in_that_round() {
+/// A video publisher with two connected subscribers, a quiet network after a second of 5-packet
+/// frames, and then the next frame's five packets on their way to the engine together.
+struct FrameInFlight {
+    sim: Sim,
+    video: TrackId,
+    subscribers: [ClientId; 2],
+}
+
+fn a_frame_in_flight_to_two_subscribers() -> FrameInFlight {
     let mut sim = Sim::new();
     let publisher = sim.add_publisher("publisher", &[MediaKind::Video]);
     sim.connect(publisher);
@@ -199,58 +208,49 @@ fn the_packets_of_a_receive_round_go_out_in_that_round() {
     sim.run_for(Duration::from_millis(200));
     assert!(!sim.engine_bound_in_flight(), "the network is quiet");
 
-    // The next frame: five packets on their way to the engine together.
     sim.set_source_running(publisher, mid, true);
     sim.run_until(Duration::from_millis(100), "a frame in flight", |s| {
         s.engine_bound_in_flight()
     });
-    let round = sim.worker_round();
+    FrameInFlight {
+        sim,
+        video,
+        subscribers: [first, second],
+    }
+}
+
+/// Every subscriber got all five packets of the frame in `round`.
+fn assert_frame_sent_to_each(frame: &FrameInFlight, round: &WorkerRound) {
     assert_eq!(round.fed, 5, "the frame's packets, in one round");
-    for subscriber in [first, second] {
-        let addr = sim.client(subscriber).addr;
+    for subscriber in frame.subscribers {
+        let addr = frame.sim.client(subscriber).addr;
         let copies = round.rtp_to.iter().filter(|to| **to == addr).count();
         assert_eq!(copies, 5, "every packet to {addr}, in the same round");
     }
+}
+
+#[test]
+fn the_packets_of_a_receive_round_go_out_in_that_round() {
+    let mut frame = a_frame_in_flight_to_two_subscribers();
+    let round = frame.sim.worker_round();
+    assert_frame_sent_to_each(&frame, &round);
     assert!(
-        round.deadline > sim.now,
+        round.deadline > frame.sim.now,
         "nothing left due at once (a packet still held would make the deadline now)"
     );
 }
 
 #[test]
 fn a_forward_goes_out_without_waiting_for_time() {
-    let mut sim = Sim::new();
-    let publisher = sim.add_publisher("publisher", &[MediaKind::Video]);
-    sim.connect(publisher);
-    let video = sim.publish(publisher, MediaKind::Video);
-    let first = sim.connected_subscriber("first", &[video]);
-    let second = sim.connected_subscriber("second", &[video]);
-    let mid = sim.start_source(
-        publisher,
-        MediaKind::Video,
-        SourceSpec::video().packets_per_frame(5),
-    );
-    sim.run_for(Duration::from_secs(1));
-    sim.set_source_running(publisher, mid, false);
-    sim.run_for(Duration::from_millis(200));
-
-    // The next frame is fed and the engine drained, but no time handed to it: str0m's queue
-    // would hold every copy until then; the direct send does not wait for it.
-    sim.set_source_running(publisher, mid, true);
-    sim.run_until(Duration::from_millis(100), "a frame in flight", |s| {
-        s.engine_bound_in_flight()
-    });
-    let round = sim.receive_round_without_time();
-    assert_eq!(round.fed, 5, "the frame's packets, in one round");
-    for subscriber in [first, second] {
-        let addr = sim.client(subscriber).addr;
-        let copies = round.rtp_to.iter().filter(|to| **to == addr).count();
-        assert_eq!(copies, 5, "every packet to {addr}, without a timeout");
-    }
-    // The copies are real: both subscribers get the whole frame, in order.
-    sim.run_for(Duration::from_millis(100));
-    for subscriber in [first, second] {
-        let received = sim.client(subscriber).received_for(video);
+    let mut frame = a_frame_in_flight_to_two_subscribers();
+    // The frame is fed and the engine drained, but no time handed to it: str0m's queue would hold
+    // every copy until then; the direct send does not wait for it.
+    let round = frame.sim.receive_round_without_time();
+    assert_frame_sent_to_each(&frame, &round);
+    // The copies are real: both subscribers get the whole stream, in order.
+    frame.sim.run_for(Duration::from_millis(100));
+    for subscriber in frame.subscribers {
+        let received = frame.sim.client(subscriber).received_for(frame.video);
         assert_continuous("video", &received);
     }
 }
