@@ -1459,20 +1459,21 @@ impl Rtc {
         DirectApi::new(self)
     }
 
-    /// Write one RTP packet on the send stream of `mid` (no rid) and hand the datagrams it
-    /// produces to `out` at once, instead of waiting for the next
+    /// Write one RTP packet on the send stream of `mid` (no rid) and hand its datagram to
+    /// `out` at once, instead of waiting for the next
     /// [`Rtc::handle_input`]`(Input::Timeout)` and [`Rtc::poll_output`] round.
     ///
     /// The packet goes through the same path as one written with
     /// [`StreamTx::write_rtp`][crate::media::StreamTx::write_rtp] and polled: header extensions,
     /// the RTX cache, transport-wide sequence numbers, stats and SRTP. What it skips is the round
     /// trip: the timeout that releases the send queue and the walk of ICE, DTLS and events that
-    /// `poll_output` makes before it reaches the packet. Anything already queued on the stream
-    /// (a resend, say) may come out first, in `out`.
+    /// `poll_output` makes before it reaches the packet. `Ok` means the packet went to `out` (or
+    /// was dropped as `poll_output` would drop it: a payload type the media lacks).
     ///
     /// Gives the packet back, unsent and unqueued, when this is not possible now: the instance is
-    /// closed or not connected, there is no such send stream, the stream has not had its first
-    /// timeout yet, or bandwidth estimation (and so pacing) is on. Then write it as usual.
+    /// closing or closed, or not connected; there is no such send stream; the stream has had no
+    /// timeout yet, or has packets or resends waiting (they go first, in the usual round); or
+    /// bandwidth estimation (and so pacing) is on. Then write it as usual.
     ///
     /// (Dragoman's addition to str0m 0.25.0: see vendor/str0m/DRAGOMAN.md.)
     pub fn write_rtp_now(
@@ -1485,7 +1486,7 @@ impl Rtc {
         let Some(send) = &self.send_addr else {
             return Err(rtp);
         };
-        if !self.is_alive() {
+        if self.state != RtcState::Alive {
             return Err(rtp);
         }
         let (proto, source, destination) = (send.proto, send.source, send.destination);

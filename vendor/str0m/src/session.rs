@@ -56,9 +56,6 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
-/// Most datagrams one `write_rtp_now` sends (its packet, after any resends queued before it).
-const MAX_DIRECT_DATAGRAMS: usize = 4;
-
 pub(crate) struct Session {
     id: SessionId,
 
@@ -1232,6 +1229,7 @@ impl Session {
     }
 
     fn poll_packet(&mut self, now: Instant) -> Option<DatagramSend> {
+        self.srtp_tx.as_ref()?;
         // Figure out which, if any, queue to poll
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
@@ -1247,33 +1245,25 @@ impl Session {
         rtp: RtpWrite,
         out: &mut impl FnMut(DatagramSend),
     ) -> Result<(), RtpWrite> {
-        // With bandwidth estimation the pacer decides when a packet goes: never bypass it.
-        if self.srtp_tx.is_none() || self.bwe.is_some() {
+        // With bandwidth estimation the pacer decides when a packet goes: never bypass it. A
+        // closing session sends no more RTP.
+        if self.srtp_tx.is_none() || self.bwe.is_some() || self.rtp_closing {
             return Err(rtp);
         }
         let midrid = MidRid(mid, None);
         let Some(stream) = self.streams.stream_tx_by_midrid(midrid) else {
             return Err(rtp);
         };
+        // Only when nothing waits on the stream, so the one poll below yields this packet.
         if !stream.ready_for_direct_send() {
             return Err(rtp);
         }
         stream.write_rtp(rtp);
         stream.stamp_queued(now);
-        // Whatever was queued before (a resend) comes out first. Bounded, so a long backlog
-        // does not all go out here: what is left goes in the usual timeout round.
-        for _ in 0..MAX_DIRECT_DATAGRAMS {
-            let Some(datagram) = self.poll_packet_from(now, midrid, None) else {
-                break;
-            };
+        // None only when str0m drops the packet, as its own poll would (a payload type the
+        // media does not have).
+        if let Some(datagram) = self.poll_packet_from(now, midrid, None) {
             out(datagram);
-            let drained = self
-                .streams
-                .stream_tx_by_midrid(midrid)
-                .is_none_or(|s| s.queue_is_empty());
-            if drained {
-                break;
-            }
         }
         Ok(())
     }

@@ -555,20 +555,16 @@ impl StreamTx {
         self.send_queue.push(packet);
     }
 
-    /// Whether a packet may be written and polled at once (`Session::write_rtp_now`): the
-    /// stream has had its first timeout, which sets its kind.
+    /// Whether a packet may be written and polled at once (`Session::write_rtp_now`) so that
+    /// the poll yields that packet: the stream has had its first timeout (which sets its kind),
+    /// and nothing waits before it (queued packets or resends).
     pub(crate) fn ready_for_direct_send(&self) -> bool {
-        self.kind.is_some()
+        self.kind.is_some() && self.send_queue.is_empty() && self.resends.is_empty()
     }
 
     /// Stamp what was just written with its queue time, as a timeout would.
     pub(crate) fn stamp_queued(&mut self, now: Instant) {
         self.send_queue.handle_timeout(now);
-    }
-
-    /// Whether nothing waits in the send queue.
-    pub(crate) fn queue_is_empty(&self) -> bool {
-        self.send_queue.is_empty()
     }
 
     fn padding_enabled(&self) -> bool {
@@ -1035,11 +1031,11 @@ impl StreamTx {
         use RtcpFb::*;
         match fb {
             ReceptionReport(r) => {
-                // (Dragoman: str0m 0.25.0 checked the main SSRC only on streams without RTX, so a
-                // stream with RTX sent mid and rid on every packet for ever.)
-                if self.rtx == Some(r.ssrc) {
-                    // Receiver has bound MidRid to RTX SSRC
-                    self.remote_acked_rtx_ssrc = true;
+                if let Some(rtx_ssrc) = self.rtx {
+                    if rtx_ssrc == r.ssrc {
+                        // Receiver has bound MidRid to RTX SSRC
+                        self.remote_acked_rtx_ssrc = true;
+                    }
                 } else if r.ssrc == self.ssrc {
                     // Receiver has bound MidRid to SSRC
                     self.remote_acked_ssrc = true;
