@@ -156,6 +156,7 @@ fn bench_group(c: &mut Criterion, base: Setup) {
     });
     drop((sink, sender));
 
+    let mut discard = Discard::default();
     let mut loopback = Loopback::new(false).expect("loopback sockets");
     let mut segmenting = Loopback::new(true).expect("loopback sockets");
     for subscribers in SUBSCRIBERS {
@@ -171,7 +172,7 @@ fn bench_group(c: &mut Criterion, base: Setup) {
         group.bench_function(BenchmarkId::new("fanout", subscribers), |b| {
             let fixture = fixture.get_or_insert_with(build);
             let key = (payload, profile, Row::Fanout(subscribers));
-            b.iter_custom(|iters| measure_fanout(fixture, iters, key, &mut Discard))
+            b.iter_custom(|iters| measure_fanout(fixture, iters, key, &mut discard))
         });
         group.bench_function(BenchmarkId::new("fanout+sendmmsg", subscribers), |b| {
             let fixture = fixture.get_or_insert_with(build);

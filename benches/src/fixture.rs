@@ -2,8 +2,8 @@
 //! in-memory network and a virtual clock (the same arrangement as `dragoman-media`'s test harness,
 //! cut down to what a benchmark needs), and the measured operation: fresh publisher packets fed to
 //! the engine one by one with `handle_datagram`, the engine drained with `poll_output` after each
-//! and `handle_timeout` called when its deadline has come, as the server's media worker does (str0m
-//! releases a written packet only when time is handed to it).
+//! and `handle_timeout` called when its deadline has come, and the sent datagrams' buffers handed
+//! back to the engine (`MediaEngine::recycle`), as the server's media worker does.
 //!
 //! ## Fresh packets
 //!
@@ -18,8 +18,9 @@
 //!
 //! ## Where the forwarded packets go
 //!
-//! To an [`Egress`]: [`Discard`] drops them (the media plane alone, no socket), [`Loopback`] sends
-//! them with `sendmmsg` to a UDP sink on 127.0.0.1. The engine's datagrams to the publisher (receiver
+//! To an [`Egress`]: [`Discard`] sends them nowhere (the media plane alone, no socket),
+//! [`Loopback`] sends them with `sendmmsg` to a UDP sink on 127.0.0.1. Either hands their buffers
+//! back for reuse, as a worker's send queue does. The engine's datagrams to the publisher (receiver
 //! reports, TWCC feedback) always go back to the publisher through the in-memory network.
 
 use std::collections::{HashMap, VecDeque};
@@ -122,15 +123,25 @@ pub trait Egress {
     fn flush(&mut self) {}
     /// Between chunks (untimed).
     fn idle(&mut self) {}
+    /// Hand the contents of the transmits sent so far to `recycle` (timed), as a worker hands
+    /// its send queue's to the engine after each drain.
+    fn give_back(&mut self, _recycle: &mut dyn FnMut(Vec<u8>)) {}
 }
 
-/// Drops every transmit: the media plane alone.
+/// Sends nowhere: the media plane alone. Each transmit's contents are handed back as if sent.
 #[derive(Debug, Default)]
-pub struct Discard;
+pub struct Discard {
+    sent: Vec<Vec<u8>>,
+}
 
 impl Egress for Discard {
     fn transmit(&mut self, transmit: Transmit) {
-        drop(std::hint::black_box(transmit));
+        self.sent
+            .push(std::hint::black_box(transmit).contents.into());
+    }
+
+    fn give_back(&mut self, recycle: &mut dyn FnMut(Vec<u8>)) {
+        self.sent.drain(..).for_each(recycle);
     }
 }
 
@@ -156,7 +167,8 @@ impl Loopback {
                 SendQueue::new()
             } else {
                 SendQueue::without_gso()
-            },
+            }
+            .keeping_sent(),
             sinks: HashMap::new(),
         })
     }
@@ -198,6 +210,10 @@ impl Egress for Loopback {
         for sink in self.sinks.values_mut() {
             sink.drain();
         }
+    }
+
+    fn give_back(&mut self, recycle: &mut dyn FnMut(Vec<u8>)) {
+        self.queue.take_sent().for_each(recycle);
     }
 }
 
@@ -520,9 +536,9 @@ impl Fixture {
             let _ = self
                 .engine
                 .handle_datagram(*at, publisher, SFU_ADDR, datagram);
-            // As the server's media worker does: drain; when the deadline has come (it has at once
-            // after a forward: str0m releases written packets only when time is handed to it),
-            // run the timers and drain again.
+            // As the server's media worker does: drain; when the deadline has come (a forward
+            // that str0m could not send at once is released only when time is handed to it), run
+            // the timers and drain again; hand the sent datagrams' buffers back.
             for round in 0..MAX_TIMEOUT_ROUNDS {
                 if round > 0 {
                     self.engine.handle_timeout(*at);
@@ -547,6 +563,7 @@ impl Fixture {
                     break;
                 }
             }
+            egress.give_back(&mut |datagram| self.engine.recycle(datagram));
         }
         self.pending_len = 0;
         transmits

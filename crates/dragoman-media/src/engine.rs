@@ -19,6 +19,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::client_sdp::{ClientAnswer, ClientOffer};
+use crate::datagram_pool::DatagramPool;
 use crate::drop_reason::{DropCounts, DropReason};
 use crate::error::MediaError;
 use crate::forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};
@@ -294,6 +295,8 @@ pub struct MediaEngine {
     /// Transmits polled early by [`MediaEngine::handle_datagram`] (see there) and the forwards
     /// sent at once (`Rtc::write_rtp_now`), handed out first.
     transmits: VecDeque<Transmit>,
+    /// Buffers the forwards write their datagrams into, handed back by [`MediaEngine::recycle`].
+    datagrams: DatagramPool,
     stats: MediaStats,
     next_peer: u64,
     next_track: u64,
@@ -319,6 +322,7 @@ impl MediaEngine {
             dirty: Vec::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            datagrams: DatagramPool::default(),
             stats: MediaStats::default(),
             next_peer: 1,
             next_track: 1,
@@ -858,6 +862,13 @@ impl MediaEngine {
         }
     }
 
+    /// Hand back a transmit's contents once sent: the next forwards write into the buffer
+    /// instead of allocating one. Optional; buffers too small to reuse, or beyond a bound, are
+    /// freed.
+    pub fn recycle(&mut self, datagram: Vec<u8>) {
+        self.datagrams.give_back(datagram);
+    }
+
     /// Poll a peer's `Rtc` until its timeout, keeping its transmits for `poll_output`.
     fn drain_peer(&mut self, peer_id: PeerId) {
         while self.peers.get(&peer_id).is_some_and(|p| p.needs_poll) {
@@ -1022,6 +1033,7 @@ impl MediaEngine {
             tracks,
             stats,
             transmits,
+            datagrams,
             ..
         } = self;
         let Some(source) = peers.get_mut(&publisher) else {
@@ -1123,9 +1135,14 @@ impl MediaEngine {
             .ext_vals(ext_vals.clone())
             .nackable(track.kind == MediaKind::Video);
             // Sent at once, without the subscriber's timeout round: the steady state.
+            let mut datagram = datagrams.take();
             let direct = peer
                 .rtc
-                .write_rtp_now(now, out_mid, write, |t| transmits.push_back(t));
+                .write_rtp_now(now, out_mid, write, &mut datagram, |t| {
+                    transmits.push_back(t)
+                });
+            // Left empty when taken for the transmit (then not kept), whole when unused.
+            datagrams.give_back(datagram);
             if let Err(write) = direct {
                 // Not yet possible (the stream has had no timeout yet, say): queue it in str0m,
                 // which releases a written packet only when it is handed time. So the subscriber

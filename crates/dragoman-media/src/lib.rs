@@ -8,9 +8,10 @@
 //!
 //! The hot path is [`MediaEngine`]'s forwarding of one packet: a pure [`Forwarder`] decision per
 //! subscriber (forward with a rewrite, or drop with a [`DropReason`]), then a write into the
-//! subscriber's str0m send stream, sharing the payload.
+//! subscriber's str0m send stream, sharing the payload, and out at once into a reused buffer.
 
 mod client_sdp;
+mod datagram_pool;
 mod drop_reason;
 mod engine;
 mod error;
@@ -21,6 +22,7 @@ mod rewrite;
 mod transport;
 
 pub use client_sdp::{ClientAnswer, ClientOffer};
+pub use datagram_pool::DATAGRAM_CAPACITY;
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
     EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,

@@ -75,14 +75,22 @@ const _: () = {
     );
 };
 
+/// Sent datagrams a queue keeps for [`SendQueue::take_sent`] at most; later ones are dropped.
+pub const MAX_KEPT_SENT: usize = 1024;
+
 /// Datagrams waiting to go out on one socket. [`SendQueue::push`] sends a full batch at once;
 /// [`SendQueue::flush`] sends the rest. Datagrams of one batch to the same destination go out as
 /// one UDP GSO message when the kernel allows it (see [`crate::plan`]). Its buffer is allocated
 /// once: pushing and flushing allocate nothing.
+///
+/// A queue made [`SendQueue::keeping_sent`] keeps what it has sent (or given up on) until
+/// [`SendQueue::take_sent`], so that their buffers can be written again instead of allocated.
 #[derive(Debug)]
 pub struct SendQueue<D> {
     pending: Vec<(D, SockAddr)>,
     gso: bool,
+    /// `Some` when sent datagrams are kept for reuse.
+    sent: Option<Vec<D>>,
     stats: SendStats,
     last_error: Option<io::Error>,
 }
@@ -100,6 +108,7 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
         SendQueue {
             pending: Vec::with_capacity(BATCH),
             gso: true,
+            sent: None,
             stats: SendStats::default(),
             last_error: None,
         }
@@ -111,6 +120,19 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
             gso: false,
             ..Self::new()
         }
+    }
+
+    /// Keep the datagrams once sent (up to [`MAX_KEPT_SENT`]) for [`SendQueue::take_sent`].
+    pub fn keeping_sent(self) -> Self {
+        SendQueue {
+            sent: Some(Vec::with_capacity(MAX_KEPT_SENT)),
+            ..self
+        }
+    }
+
+    /// The datagrams sent (or dropped) since the last call, when the queue keeps them.
+    pub fn take_sent(&mut self) -> impl Iterator<Item = D> + '_ {
+        self.sent.iter_mut().flat_map(|sent| sent.drain(..))
     }
 
     /// Whether segmented (GSO) messages are in use.
@@ -185,7 +207,14 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
                 }
             }
         }
-        self.pending.clear();
+        match &mut self.sent {
+            Some(sent) => {
+                let room = MAX_KEPT_SENT - sent.len();
+                // Draining empties `pending` whatever is taken.
+                sent.extend(self.pending.drain(..).map(|(d, _)| d).take(room));
+            }
+            None => self.pending.clear(),
+        }
     }
 
     pub fn stats(&self) -> SendStats {
@@ -283,6 +312,40 @@ mod tests {
 
     use super::*;
     use crate::RecvBatch;
+
+    #[test]
+    fn a_queue_keeping_sent_datagrams_hands_them_back_once() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = sink.local_addr().unwrap();
+        let mut plain = SendQueue::new();
+        plain.push(sender.as_fd(), vec![1u8], to);
+        plain.flush(sender.as_fd());
+        assert_eq!(plain.take_sent().count(), 0, "a plain queue keeps nothing");
+
+        let mut keeping = SendQueue::new().keeping_sent();
+        for i in 0..40u8 {
+            keeping.push(sender.as_fd(), vec![i; 8], to);
+        }
+        assert_eq!(
+            keeping.take_sent().count(),
+            BATCH,
+            "the full batch went at once"
+        );
+        keeping.flush(sender.as_fd());
+        let rest: Vec<Vec<u8>> = keeping.take_sent().collect();
+        assert_eq!(rest.len(), 40 - BATCH);
+        assert_eq!(rest[0], vec![BATCH as u8; 8], "in the order sent");
+        assert_eq!(keeping.take_sent().count(), 0, "handed back once");
+
+        for _ in 0..(MAX_KEPT_SENT / BATCH + 2) {
+            for i in 0..BATCH {
+                keeping.push(sender.as_fd(), vec![i as u8], to);
+            }
+        }
+        assert_eq!(keeping.take_sent().count(), MAX_KEPT_SENT, "bounded");
+        assert_eq!(keeping.stats().errors + keeping.stats().dropped_full, 0);
+    }
 
     #[test]
     fn a_queue_reaches_many_destinations_in_order() {

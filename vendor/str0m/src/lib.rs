@@ -1470,6 +1470,10 @@ impl Rtc {
     /// `poll_output` makes before it reaches the packet. `Ok` means the packet went to `out` (or
     /// was dropped as `poll_output` would drop it: a payload type the media lacks).
     ///
+    /// The datagram is written into `datagram`, taken from there (left empty) and handed to
+    /// `out` as the transmit's contents; its capacity is reused, so the contents of an earlier
+    /// transmit, once sent, save an allocation. It is left as it was when nothing goes out.
+    ///
     /// Gives the packet back, unsent and unqueued, when this is not possible now: the instance is
     /// closing or closed, or not connected; there is no such send stream; the stream has had no
     /// timeout yet, or has packets or resends waiting (they go first, in the usual round); or
@@ -1481,6 +1485,7 @@ impl Rtc {
         now: Instant,
         mid: Mid,
         rtp: streams::RtpWrite,
+        datagram: &mut Vec<u8>,
         mut out: impl FnMut(net::Transmit),
     ) -> Result<(), streams::RtpWrite> {
         let Some(send) = &self.send_addr else {
@@ -1493,15 +1498,16 @@ impl Rtc {
         // The send queue and the stats must not see time go backwards.
         let now = now.max(self.last_now);
         let peer_bytes_tx = &mut self.peer_bytes_tx;
-        self.session.write_rtp_now(now, mid, rtp, &mut |contents| {
-            *peer_bytes_tx += contents.len() as u64;
-            out(net::Transmit {
-                proto,
-                source,
-                destination,
-                contents,
+        self.session
+            .write_rtp_now(now, mid, rtp, datagram, &mut |contents| {
+                *peer_bytes_tx += contents.len() as u64;
+                out(net::Transmit {
+                    proto,
+                    source,
+                    destination,
+                    contents,
+                })
             })
-        })
     }
 
     /// Send outgoing media data (frames) or request keyframes.

@@ -1233,16 +1233,20 @@ impl Session {
         // Figure out which, if any, queue to poll
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
-        self.poll_packet_from(now, midrid, cluster_id)
+        let mut datagram = Vec::new();
+        self.poll_packet_from(now, midrid, cluster_id, &mut datagram)?;
+        Some(datagram.into())
     }
 
-    /// Write one RTP packet on the send stream of `mid` and poll it out at once (see
-    /// `Rtc::write_rtp_now`). Gives the packet back when that is not possible now.
+    /// Write one RTP packet on the send stream of `mid` and poll it out at once, into
+    /// `datagram` (see `Rtc::write_rtp_now`). Gives the packet back when that is not possible
+    /// now.
     pub(crate) fn write_rtp_now(
         &mut self,
         now: Instant,
         mid: Mid,
         rtp: RtpWrite,
+        datagram: &mut Vec<u8>,
         out: &mut impl FnMut(DatagramSend),
     ) -> Result<(), RtpWrite> {
         // With bandwidth estimation the pacer decides when a packet goes: never bypass it. A
@@ -1262,18 +1266,21 @@ impl Session {
         stream.stamp_queued(now);
         // None only when str0m drops the packet, as its own poll would (a payload type the
         // media does not have).
-        if let Some(datagram) = self.poll_packet_from(now, midrid, None) {
-            out(datagram);
+        if self.poll_packet_from(now, midrid, None, datagram).is_some() {
+            out(std::mem::take(datagram).into());
         }
         Ok(())
     }
 
+    /// Poll the next packet of the stream `midrid` and protect it into `datagram`. `None`
+    /// when there is none (or it was dropped), `datagram` then untouched.
     fn poll_packet_from(
         &mut self,
         now: Instant,
         midrid: MidRid,
         cluster_id: Option<TwccClusterId>,
-    ) -> Option<DatagramSend> {
+        datagram: &mut Vec<u8>,
+    ) -> Option<()> {
         let srtp_tx = self.srtp_tx.as_mut()?;
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
@@ -1315,7 +1322,7 @@ impl Session {
             raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
         }
 
-        let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
+        srtp_tx.protect_rtp_into(buf, &header, *seq_no, datagram);
 
         if twcc_enabled {
             let packet_id = if let Some(cluster) = cluster_id {
@@ -1336,7 +1343,7 @@ impl Session {
             self.media_bytes_tx += payload_size as u64;
         }
 
-        Some(protected.into())
+        Some(())
     }
 
     pub fn poll_timeout(&mut self) -> (Option<Instant>, Reason) {

@@ -13,6 +13,9 @@
 //!
 //! [`Sim::set_loss`] makes the links of a client lossy, with a seeded random sequence.
 //!
+//! Like a media worker's send queue, the network hands every datagram the engine sent back to it
+//! once delivered or lost (`MediaEngine::recycle`), so the forwards write into reused buffers.
+//!
 //! Clients record what happened to them ([`Client::received`], [`Client::keyframe_requests`],
 //! [`Source::sent`]); the engine's events and refused datagrams are kept on the [`Sim`].
 
@@ -938,7 +941,7 @@ impl Sim {
             deliver_at: self.now + LATENCY,
             source: t.source,
             destination: t.destination,
-            contents: t.contents.to_vec(),
+            contents: t.contents.into(),
         });
     }
 
@@ -946,6 +949,7 @@ impl Sim {
         let now = self.now;
         if self.lose(&packet) {
             self.lost += 1;
+            self.recycle(packet);
             return;
         }
         if packet.destination == SFU_ADDR {
@@ -977,7 +981,15 @@ impl Sim {
             .rtc
             .handle_input(input)
             .expect("client handles the datagram");
+        self.recycle(packet);
         self.drain_client(index);
+    }
+
+    /// Hand a datagram the engine sent back to it, once delivered or lost.
+    fn recycle(&mut self, packet: InFlight) {
+        if packet.source == SFU_ADDR {
+            self.engine.recycle(packet.contents);
+        }
     }
 
     /// Poll a client until its timeout: transmits go on the network, events into its records.

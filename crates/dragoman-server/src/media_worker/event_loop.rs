@@ -107,7 +107,8 @@ impl WorkerLoop {
             timings: setup.timings,
             received: RecvBatch::new(),
             round_arrivals: Vec::with_capacity(4 * dragoman_udp::BATCH),
-            outgoing: SendQueue::new(),
+            // Sent datagrams go back to the engine, whose forwards write into them again.
+            outgoing: SendQueue::new().keeping_sent(),
             state: WorkerState {
                 engine: setup.engine,
                 socket: SocketStats::default(),
@@ -364,6 +365,9 @@ impl WorkerLoop {
             }
         };
         self.outgoing.flush(fd);
+        for datagram in self.outgoing.take_sent() {
+            self.state.engine.recycle(datagram);
+        }
         self.state.socket.sent = self.outgoing.stats();
         if let Some(e) = self.outgoing.take_error() {
             tracing::debug!(worker = self.index, error = %e, "send failed");

@@ -49,19 +49,18 @@ macro_rules! str_id {
 
         impl<'a> From<&'a str> for $id {
             fn from(v: &'a str) -> Self {
-                let v = v
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect::<String>();
-
-                let bytes = v.as_bytes();
-                let bytes = &bytes[0..$num.min(bytes.len())];
-
                 // pad with space.
                 let mut array = [b' '; $num];
 
-                let max = bytes.len().min(array.len());
-                (&mut array[0..max]).copy_from_slice(bytes);
+                // One byte per char, without an intermediate String: this runs for every
+                // received packet carrying a mid or rid (Dragoman's change).
+                for (slot, c) in array.iter_mut().zip(v.chars()) {
+                    *slot = if c.is_ascii_alphanumeric() {
+                        c as u8
+                    } else {
+                        b'_'
+                    };
+                }
 
                 $id(array)
             }
