@@ -180,6 +180,10 @@ pub struct MediaStats {
     pub rtp_bytes_in: u64,
     pub rtp_packets_forwarded: u64,
     pub rtp_bytes_forwarded: u64,
+    /// Forwarded packets str0m could not send at once (a stream that has had no timeout yet,
+    /// resends waiting), queued for the subscriber's timeout instead: counted in
+    /// `rtp_packets_forwarded` too.
+    pub rtp_packets_queued: u64,
     pub datagrams_in: u64,
     pub datagram_bytes_in: u64,
     pub keyframe_requests_sent: u64,
@@ -194,6 +198,7 @@ impl std::ops::AddAssign<&MediaStats> for MediaStats {
         self.rtp_bytes_in += other.rtp_bytes_in;
         self.rtp_packets_forwarded += other.rtp_packets_forwarded;
         self.rtp_bytes_forwarded += other.rtp_bytes_forwarded;
+        self.rtp_packets_queued += other.rtp_packets_queued;
         self.datagrams_in += other.datagrams_in;
         self.datagram_bytes_in += other.datagram_bytes_in;
         self.keyframe_requests_sent += other.keyframe_requests_sent;
@@ -1154,6 +1159,7 @@ impl MediaEngine {
                 };
                 tx.write_rtp(write);
                 peer.next_timeout = now;
+                stats.rtp_packets_queued += 1;
             }
             stats.rtp_packets_forwarded += 1;
             stats.rtp_bytes_forwarded += packet.payload.len() as u64;

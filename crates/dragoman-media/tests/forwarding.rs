@@ -11,6 +11,9 @@
 //! - One `handle_timeout` after a receive round releases that round's packets: the drain right
 //!   after it sends them all, and nothing is left due at once. The drain sends them even with no
 //!   time handed out (the direct send).
+//! - A forward str0m cannot send at once (here: on a stream created by an answer that arrived
+//!   with no time handed to the engine since) is queued, makes the engine due at once, and goes
+//!   out at the next timeout, first in its stream.
 //! - Forwarded audio stops carrying the mid header extension once the subscriber has reported;
 //!   video, which has RTX, keeps it (Firefox needs it).
 
@@ -18,7 +21,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ClientId, Received, Sim, SourceSpec, WorkerRound, assert_continuous};
+use common::{ClientId, LATENCY, Received, Sim, SourceSpec, WorkerRound, assert_continuous};
 use dragoman_media::{DropReason, MediaKind, SubscribeOutcome, TrackId};
 
 #[test]
@@ -254,6 +257,76 @@ fn a_forward_goes_out_without_waiting_for_time() {
         let received = frame.sim.client(subscriber).received_for(frame.video);
         assert_continuous("video", &received);
     }
+}
+
+#[test]
+fn a_forward_str0m_cannot_send_at_once_is_queued_and_goes_out_at_the_next_timeout() {
+    let mut sim = Sim::new();
+    let speaker = sim.add_publisher("speaker", &[MediaKind::Audio]);
+    sim.connect(speaker);
+    let audio = sim.publish(speaker, MediaKind::Audio);
+    let audio_mid = sim.start_source(speaker, MediaKind::Audio, SourceSpec::audio());
+    let camera = sim.add_publisher("camera", &[MediaKind::Video]);
+    sim.connect(camera);
+    let video = sim.publish(camera, MediaKind::Video);
+    let subscriber = sim.connected_subscriber("subscriber", &[video]);
+    sim.run_for(Duration::from_millis(500));
+
+    // The audio subscription's send stream is created when the answer arrives, with the
+    // speaker's next packet already on its way and no time handed to the engine since: str0m
+    // cannot send on a stream that has had no timeout yet, so the forward is queued instead.
+    assert_eq!(
+        sim.subscribe(subscriber, &[audio]),
+        vec![SubscribeOutcome::NeedsNegotiation]
+    );
+    let answer = sim.offer_to(subscriber).expect("a new offer");
+    sim.run_until(
+        Duration::from_millis(100),
+        "a speaker's packet on its way",
+        |s| s.engine_bound_rtp_from(speaker) && !s.engine_bound_rtp_from(camera),
+    );
+    sim.deliver_answer(subscriber, &answer);
+    // Rounds without time until the speaker's packet is in (a client's RTCP may come first).
+    let mut round = sim.receive_round_without_time();
+    while sim.engine_bound_rtp_from(speaker) {
+        round = sim.receive_round_without_time();
+    }
+    let queued_at = sim.now;
+    assert_eq!(
+        sim.engine.stats().rtp_packets_queued,
+        1,
+        "the first forward was queued"
+    );
+    assert!(round.rtp_to.is_empty(), "nothing went out at once");
+    assert!(round.deadline <= queued_at, "the subscriber is due at once");
+
+    // The next timeout sends it; from then on the direct send carries the stream.
+    sim.run_for(Duration::from_millis(500));
+    sim.set_source_running(speaker, audio_mid, false);
+    sim.run_for(Duration::from_millis(100));
+    let received = sim.client(subscriber).received_for(audio);
+    assert!(received.len() >= 20, "{}", received.len());
+    assert!(
+        received[0].at <= queued_at + LATENCY + Duration::from_millis(2),
+        "the queued packet went out at the next timeout: {:?} after",
+        received[0].at - queued_at
+    );
+    assert_continuous("audio", &received);
+    let sent = &sim.client(speaker).source(audio_mid).sent;
+    let queued = sent
+        .iter()
+        .rposition(|s| s.at + LATENCY <= queued_at)
+        .expect("the packet fed in that round");
+    assert_eq!(
+        received[0].index, sent[queued].index,
+        "the queued packet is the first the subscriber got"
+    );
+    assert_eq!(
+        received.len(),
+        sent.len() - queued,
+        "every packet since, once"
+    );
+    assert_eq!(sim.engine.stats().rtp_packets_queued, 1);
 }
 
 #[test]

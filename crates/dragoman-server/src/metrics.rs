@@ -27,6 +27,7 @@ pub struct Metrics {
     rtp_bytes_in: IntCounter,
     rtp_packets_out: IntCounter,
     rtp_bytes_out: IntCounter,
+    rtp_packets_queued: IntCounter,
     udp_datagrams_in: IntCounter,
     udp_bytes_in: IntCounter,
     udp_datagrams_out: IntCounter,
@@ -178,6 +179,12 @@ impl Metrics {
                 &r,
                 "dragoman_rtp_payload_bytes_forwarded_total",
                 "RTP payload bytes forwarded to subscribers.",
+            ),
+            rtp_packets_queued: counter(
+                &r,
+                "dragoman_rtp_packets_queued_total",
+                "Forwarded RTP packets that could not be sent at once and waited for the \
+                 subscriber's next timer (a new stream, resends waiting): normally rare.",
             ),
             udp_datagrams_in: counter(
                 &r,
@@ -418,6 +425,7 @@ impl Metrics {
         catch_up(&self.rtp_bytes_in, stats.rtp_bytes_in);
         catch_up(&self.rtp_packets_out, stats.rtp_packets_forwarded);
         catch_up(&self.rtp_bytes_out, stats.rtp_bytes_forwarded);
+        catch_up(&self.rtp_packets_queued, stats.rtp_packets_queued);
         catch_up(&self.udp_datagrams_in, stats.datagrams_in);
         catch_up(&self.udp_bytes_in, stats.datagram_bytes_in);
         let sent = socket.sent;
@@ -473,10 +481,15 @@ mod tests {
         stats.drops.add(DropReason::Paused);
         metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
         stats.rtp_packets_forwarded = 25;
+        stats.rtp_packets_queued = 2;
         metrics.update_media(1, EngineCounts::default(), &stats, SocketStats::default());
         let text = metrics.render();
         assert!(
             text.contains("dragoman_rtp_packets_forwarded_total 25"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dragoman_rtp_packets_queued_total 2"),
             "{text}"
         );
         assert!(text.contains("dragoman_packets_dropped_total{reason=\"paused\"} 1"));

@@ -61,6 +61,7 @@ async fn metrics_expose_the_required_series() {
         "dragoman_subscriptions 0",
         "dragoman_rtp_packets_received_total 0",
         "dragoman_rtp_packets_forwarded_total 0",
+        "dragoman_rtp_packets_queued_total 0",
         "dragoman_udp_bytes_received_total 0",
         "dragoman_udp_bytes_sent_total 0",
         "dragoman_packets_dropped_total{reason=\"waiting_for_keyframe\"} 0",

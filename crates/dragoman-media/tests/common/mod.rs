@@ -709,6 +709,14 @@ impl Sim {
         self.network.iter().any(|p| p.destination == SFU_ADDR)
     }
 
+    /// Is an RTP datagram from `client` to the engine on the network?
+    pub fn engine_bound_rtp_from(&self, client: ClientId) -> bool {
+        let from = self.clients[client.0].addr;
+        self.network
+            .iter()
+            .any(|p| p.destination == SFU_ADDR && p.source == from && is_rtp(&p.contents))
+    }
+
     /// One receive round as a server's media worker runs it: the clock moves to the next datagram
     /// due at the engine, every datagram due for it then is fed in one batch, time is handed to
     /// the engine once, and the engine is drained (its transmits go on the network). Returns how
@@ -749,12 +757,7 @@ impl Sim {
         let deadline = loop {
             match self.engine.poll_output() {
                 EngineOutput::Transmit(t) => {
-                    // RTP and RTCP start with 128..=191 (version 2; STUN and DTLS do not, RFC
-                    // 7983); RTCP packet types are 192..=223 in the second byte (RFC 5761). SRTP
-                    // leaves both bytes in the clear.
-                    let is_rtp = matches!(t.contents.first(), Some(128..=191))
-                        && t.contents.get(1).is_some_and(|b| !(192..=223).contains(b));
-                    if is_rtp {
+                    if is_rtp(&t.contents) {
                         rtp_to.push(t.destination);
                     }
                     self.send_from_engine(t);
@@ -1024,6 +1027,14 @@ impl Sim {
             .expect("the subscriber receives this mid")
             .request_keyframe(KeyframeRequestKind::Pli);
     }
+}
+
+/// Whether a datagram is (S)RTP: RTP and RTCP start with 128..=191 (version 2; STUN and DTLS do
+/// not, RFC 7983); RTCP packet types are 192..=223 in the second byte (RFC 5761). SRTP leaves
+/// both bytes in the clear.
+fn is_rtp(datagram: &[u8]) -> bool {
+    matches!(datagram.first(), Some(128..=191))
+        && datagram.get(1).is_some_and(|b| !(192..=223).contains(b))
 }
 
 /// Assert that packets form one continuous stream: each sequence number one more than the previous
