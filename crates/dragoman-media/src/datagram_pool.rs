@@ -5,11 +5,15 @@
 //! ([`crate::MediaEngine::recycle`]), so in the steady state a forward allocates nothing.
 
 /// Capacity of a new buffer: an Ethernet MTU's worth, more than any RTP packet a browser sends
-/// plus the SRTP tag. A longer datagram grows its buffer, which is then kept grown.
-pub const DATAGRAM_CAPACITY: usize = 1500;
+/// plus the SRTP tag. A longer datagram grows its buffer.
+pub(crate) const DATAGRAM_CAPACITY: usize = 1500;
 
-/// Buffers kept at most: more than one loop turn's worth of forwards at the rates a worker
-/// carries, and at most ~1.5 MB. Beyond it, buffers handed back are freed.
+/// Capacity of a buffer kept at most: a grown one (str0m takes datagrams up to 2000 bytes) is
+/// kept up to this, larger ones are freed, so the pool's memory stays bounded.
+const MAX_KEPT_CAPACITY: usize = 2 * DATAGRAM_CAPACITY;
+
+/// Buffers kept at most (at most ~3 MB): more than a loop turn's forwards at the rates a worker
+/// carries. A busier turn frees the excess and allocates again, as without a pool.
 const MAX_SPARE: usize = 1024;
 
 /// Spare datagram buffers (see the module documentation).
@@ -27,10 +31,13 @@ impl DatagramPool {
     }
 
     /// Keep `buffer` for a later datagram. Buffers too small to hold any datagram without
-    /// growing (a taken one left empty, a short control packet's) are freed instead, as are
-    /// buffers beyond the pool's bound.
+    /// growing (a taken one left empty, a short control packet's) or oddly large are freed
+    /// instead, as are buffers beyond the pool's bound.
     pub fn give_back(&mut self, buffer: Vec<u8>) {
-        if buffer.capacity() >= DATAGRAM_CAPACITY && self.spare.len() < MAX_SPARE {
+        let capacity = buffer.capacity();
+        if (DATAGRAM_CAPACITY..=MAX_KEPT_CAPACITY).contains(&capacity)
+            && self.spare.len() < MAX_SPARE
+        {
             self.spare.push(buffer);
         }
     }
@@ -61,6 +68,7 @@ mod tests {
         pool.give_back(first);
         pool.give_back(Vec::new());
         pool.give_back(vec![0; 100]);
+        pool.give_back(Vec::with_capacity(MAX_KEPT_CAPACITY + 1));
         assert_eq!(pool.len(), 1, "only the datagram-sized buffer is kept");
         let again = pool.take();
         assert_eq!(again.as_ptr(), address, "the same buffer, not a new one");

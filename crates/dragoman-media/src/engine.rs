@@ -4,7 +4,8 @@
 //! Sans-IO: the owner feeds datagrams with [`MediaEngine::handle_datagram`] and time with
 //! [`MediaEngine::handle_timeout`], and drains transmits, events and the next timeout with
 //! [`MediaEngine::poll_output`]. Control operations (offers, tracks, subscriptions) are plain method
-//! calls. One engine serves any number of calls; a call never spans two engines.
+//! calls. One engine serves any number of calls; a call never spans two engines. Handing sent
+//! transmits' contents back ([`MediaEngine::recycle`]) lets forwards reuse their buffers.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -850,6 +851,7 @@ impl MediaEngine {
     }
 
     /// Drain: datagrams to send, events, and finally the time of the next needed `handle_timeout`.
+    /// Give each transmit's contents back with [`MediaEngine::recycle`] once sent.
     pub fn poll_output(&mut self) -> EngineOutput {
         loop {
             if let Some(transmit) = self.transmits.pop_front() {

@@ -22,7 +22,6 @@ mod rewrite;
 mod transport;
 
 pub use client_sdp::{ClientAnswer, ClientOffer};
-pub use datagram_pool::DATAGRAM_CAPACITY;
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
     EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent, MediaStats, PeerHealth,

@@ -286,6 +286,7 @@ fn a_forward_str0m_cannot_send_at_once_is_queued_and_goes_out_at_the_next_timeou
         |s| s.engine_bound_rtp_from(speaker) && !s.engine_bound_rtp_from(camera),
     );
     sim.deliver_answer(subscriber, &answer);
+    let forwarded_before = sim.engine.stats().rtp_packets_forwarded;
     // Rounds without time until the speaker's packet is in (a client's RTCP may come first).
     let mut round = sim.receive_round_without_time();
     while sim.engine_bound_rtp_from(speaker) {
@@ -296,6 +297,11 @@ fn a_forward_str0m_cannot_send_at_once_is_queued_and_goes_out_at_the_next_timeou
         sim.engine.stats().rtp_packets_queued,
         1,
         "the first forward was queued"
+    );
+    assert_eq!(
+        sim.engine.stats().rtp_packets_forwarded,
+        forwarded_before + 1,
+        "and counted as forwarded"
     );
     assert!(round.rtp_to.is_empty(), "nothing went out at once");
     assert!(round.deadline <= queued_at, "the subscriber is due at once");

@@ -17,7 +17,7 @@ mod send;
 mod sys;
 
 pub use recv::{Datagram, MAX_DATAGRAM, RecvBatch, enable_arrival_times};
-pub use send::{MAX_KEPT_SENT, SendQueue, SendStats, send_batch};
+pub use send::{SendQueue, SendStats, send_batch};
 
 /// Datagrams per system call, both ways. 32 halves the per-call overhead 5 times over, and a
 /// batch's buffers still fit in the L1/L2 caches.

@@ -75,8 +75,8 @@ const _: () = {
     );
 };
 
-/// Sent datagrams a queue keeps for [`SendQueue::take_sent`] at most; later ones are dropped.
-pub const MAX_KEPT_SENT: usize = 1024;
+/// Sent datagrams a queue keeps for [`SendQueue::take_sent`] at most; later ones are freed.
+pub(crate) const MAX_KEPT_SENT: usize = 1024;
 
 /// Datagrams waiting to go out on one socket. [`SendQueue::push`] sends a full batch at once;
 /// [`SendQueue::flush`] sends the rest. Datagrams of one batch to the same destination go out as

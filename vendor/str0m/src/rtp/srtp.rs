@@ -249,7 +249,7 @@ impl DecryptWarnings {
 
 impl SrtpContext {
     // Only tests use it since sends protect into a given buffer (Dragoman's change).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub fn protect_rtp(
         &mut self,
         buf: &[u8],
@@ -263,6 +263,9 @@ impl SrtpContext {
 
     /// [`SrtpContext::protect_rtp`] into `output`, whose contents are replaced (its capacity
     /// reused: a buffer of an earlier datagram saves an allocation). (Dragoman's addition.)
+    ///
+    /// `output` is not cleared first: every byte kept is written here (the ciphers write their
+    /// output without reading it; the CTR scratch past the tag is cut off).
     pub fn protect_rtp_into(
         &mut self,
         buf: &[u8],
