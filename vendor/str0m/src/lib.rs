@@ -1467,7 +1467,8 @@ impl Rtc {
     /// [`StreamTx::write_rtp`][crate::media::StreamTx::write_rtp] and polled: header extensions,
     /// the RTX cache, transport-wide sequence numbers, stats and SRTP. What it skips is the round
     /// trip: the timeout that releases the send queue and the walk of ICE, DTLS and events that
-    /// `poll_output` makes before it reaches the packet. `Ok` means the packet went to `out` (or
+    /// `poll_output` makes before it reaches the packet, and the send queue: the packet goes from
+    /// `rtp` to the datagram and into the RTX cache. `Ok` means the packet went to `out` (or
     /// was dropped as `poll_output` would drop it: a payload type the media lacks).
     ///
     /// The datagram is written into `datagram`, taken from there (left empty) and handed to

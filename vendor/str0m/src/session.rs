@@ -1234,7 +1234,7 @@ impl Session {
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
         let mut datagram = Vec::new();
-        self.poll_packet_from(now, midrid, cluster_id, &mut datagram)?;
+        self.poll_packet_from(now, midrid, cluster_id, None, &mut datagram)?;
         Some(datagram.into())
     }
 
@@ -1262,23 +1262,26 @@ impl Session {
         if !stream.ready_for_direct_send() {
             return Err(rtp);
         }
-        stream.write_rtp(rtp);
-        stream.stamp_queued(now);
         // None only when str0m drops the packet, as its own poll would (a payload type the
         // media does not have).
-        if self.poll_packet_from(now, midrid, None, datagram).is_some() {
+        if self
+            .poll_packet_from(now, midrid, None, Some(rtp), datagram)
+            .is_some()
+        {
             out(std::mem::take(datagram).into());
         }
         Ok(())
     }
 
-    /// Poll the next packet of the stream `midrid` and protect it into `datagram`. `None`
-    /// when there is none (or it was dropped), `datagram` then untouched.
+    /// Poll the next packet of the stream `midrid`, or send `direct` on it instead (see
+    /// `StreamTx::poll_packet_now`), and protect it into `datagram`. `None` when there is none
+    /// (or it was dropped), `datagram` then untouched.
     fn poll_packet_from(
         &mut self,
         now: Instant,
         midrid: MidRid,
         cluster_id: Option<TwccClusterId>,
+        direct: Option<RtpWrite>,
         datagram: &mut Vec<u8>,
     ) -> Option<()> {
         let srtp_tx = self.srtp_tx.as_mut()?;
@@ -1298,7 +1301,10 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc = twcc_enabled.then_some(&mut self.twcc);
 
-        let receipt = stream.poll_packet(now, exts, twcc, params, buf)?;
+        let receipt = match direct {
+            Some(rtp) => stream.poll_packet_now(now, rtp, exts, twcc, params, buf)?,
+            None => stream.poll_packet(now, exts, twcc, params, buf)?,
+        };
 
         let PacketReceipt {
             header,

@@ -43,7 +43,21 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // Ids are ASCII (padded with spaces) unless built from a raw array: trim bytes
+                // then, the same result as `str::trim` without its walk over chars. This runs
+                // for every packet sent with a mid or rid header extension (Dragoman's change).
+                if self.0.is_ascii() {
+                    let is_space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
+                    let start = self.0.iter().position(|b| !is_space(b)).unwrap_or($num);
+                    let end = self
+                        .0
+                        .iter()
+                        .rposition(|b| !is_space(b))
+                        .map_or(start, |i| i + 1);
+                    from_utf8(&self.0[start..end]).expect("ascii id")
+                } else {
+                    from_utf8(&self.0).expect("ascii id").trim()
+                }
             }
         }
 

@@ -491,6 +491,12 @@ impl StreamTx {
     ///
     /// The write command carries the RTP payload and optional RTP metadata.
     pub fn write_rtp(&mut self, rtp: RtpWrite) {
+        let packet = self.packet_of(rtp);
+        self.send_queue.push(packet);
+    }
+
+    /// The packet of a write, as `write_rtp` queues it.
+    fn packet_of(&mut self, rtp: RtpWrite) -> RtpPacket {
         let RtpWrite {
             pt,
             seq_no,
@@ -532,7 +538,7 @@ impl StreamTx {
             ..Default::default()
         };
 
-        let packet = RtpPacket {
+        RtpPacket {
             seq_no,
             time: media_time,
             header,
@@ -550,9 +556,7 @@ impl StreamTx {
 
             // This is only relevant for incoming RTP packets.
             last_sender_info: None,
-        };
-
-        self.send_queue.push(packet);
+        }
     }
 
     /// Whether a packet may be written and polled at once (`Session::write_rtp_now`) so that
@@ -562,9 +566,28 @@ impl StreamTx {
         self.kind.is_some() && self.send_queue.is_empty() && self.resends.is_empty()
     }
 
-    /// Stamp what was just written with its queue time, as a timeout would.
-    pub(crate) fn stamp_queued(&mut self, now: Instant) {
-        self.send_queue.handle_timeout(now);
+    /// Poll `rtp` out at once (`Session::write_rtp_now`), as `poll_packet` would once the
+    /// packet reached the head of the send queue, without going through the queue: that saves
+    /// moving the ~400-byte packet in and out of it. Only when `ready_for_direct_send`.
+    pub(crate) fn poll_packet_now(
+        &mut self,
+        now: Instant,
+        rtp: RtpWrite,
+        exts: &ExtensionMap,
+        twcc: Option<&mut u64>,
+        params: &[PayloadParams],
+        buf: &mut Vec<u8>,
+    ) -> Option<PacketReceipt> {
+        debug_assert!(self.ready_for_direct_send());
+        let mut packet = self.packet_of(rtp);
+        // Queued and sent at the same instant: the queue's time statistics do not change.
+        packet.timestamp = now;
+        let receipt = self.poll_packet_inner(now, Some(&mut packet), exts, twcc, params, buf)?;
+        self.send_queue.note_emitted(now);
+        if packet.nackable {
+            self.rtx_cache.cache_sent_packet(packet, now);
+        }
+        Some(receipt)
     }
 
     fn padding_enabled(&self) -> bool {
@@ -574,6 +597,20 @@ impl StreamTx {
     pub(crate) fn poll_packet(
         &mut self,
         now: Instant,
+        exts: &ExtensionMap,
+        twcc: Option<&mut u64>,
+        params: &[PayloadParams],
+        buf: &mut Vec<u8>,
+    ) -> Option<PacketReceipt> {
+        self.poll_packet_inner(now, None, exts, twcc, params, buf)
+    }
+
+    /// `poll_packet`, or with `direct` the send of that packet instead of the next one due (the
+    /// caller caches it for resends: it is not in the send queue).
+    fn poll_packet_inner(
+        &mut self,
+        now: Instant,
+        direct: Option<&mut RtpPacket>,
         exts: &ExtensionMap,
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
@@ -589,7 +626,17 @@ impl StreamTx {
         let remote_acked_ssrc = self.remote_acked_ssrc;
         let remote_acked_rtx_ssrc = self.remote_acked_rtx_ssrc;
 
-        let (next, is_padding) = if let Some(next) = self.poll_packet_resend(now) {
+        let is_direct = direct.is_some();
+        let (next, is_padding) = if let Some(pkt) = direct {
+            self.count_regular_sent(now, pkt.payload.len() as u64);
+            let seq_no = pkt.seq_no;
+            let next = NextPacket {
+                kind: NextPacketKind::Regular,
+                seq_no,
+                pkt,
+            };
+            (next, false)
+        } else if let Some(next) = self.poll_packet_resend(now) {
             (next, false)
         } else if let Some(next) = self.poll_packet_regular(now) {
             (next, false)
@@ -598,7 +645,7 @@ impl StreamTx {
             (next, true)
         };
 
-        let pop_send_queue = next.kind == NextPacketKind::Regular;
+        let pop_send_queue = next.kind == NextPacketKind::Regular && !is_direct;
 
         // Need the header for the receipt and modifications
         // TODO: Can we remove this?
@@ -925,14 +972,10 @@ impl StreamTx {
         // exit via ? here is ok since that means there is nothing to send.
         // The packet remains in the head of the send queue until we
         // finish poll_packet, at which point we move it to the cache.
+        let len = self.send_queue.peek()?.payload.len() as u64;
+        self.count_regular_sent(now, len);
+
         let pkt = self.send_queue.peek()?;
-
-        let len = pkt.payload.len() as u64;
-        self.stats.update_packet_counts(len, false);
-        if let Some(h) = &mut self.stats.bytes_transmitted {
-            h.push(now, len)
-        }
-
         let seq_no = pkt.seq_no;
 
         Some(NextPacket {
@@ -940,6 +983,13 @@ impl StreamTx {
             seq_no,
             pkt,
         })
+    }
+
+    fn count_regular_sent(&mut self, now: Instant, len: u64) {
+        self.stats.update_packet_counts(len, false);
+        if let Some(h) = &mut self.stats.bytes_transmitted {
+            h.push(now, len)
+        }
     }
 
     fn poll_packet_padding(&mut self, _now: Instant) -> Option<NextPacket> {

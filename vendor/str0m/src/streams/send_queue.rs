@@ -78,6 +78,12 @@ impl SendQueue {
         Some(packet)
     }
 
+    /// A packet went out without being queued (`StreamTx::poll_packet_now`). (Dragoman's
+    /// addition.)
+    pub fn note_emitted(&mut self, now: Instant) {
+        self.last_emitted = Some(now);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
