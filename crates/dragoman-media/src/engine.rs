@@ -1100,11 +1100,13 @@ impl MediaEngine {
             layer,
             keyframe,
         };
-        let mut ext_vals = ExtensionValues::default();
-        if track.kind == MediaKind::Audio {
-            ext_vals.audio_level = packet.header.ext_vals.audio_level;
-            ext_vals.voice_activity = packet.header.ext_vals.voice_activity;
-        }
+        // Audio carries its level on; video carries no extension values of its own (str0m adds
+        // mid and the transport ones), so its writes skip copying an empty set.
+        let audio_ext_vals = (track.kind == MediaKind::Audio).then(|| ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            ..ExtensionValues::default()
+        });
         let mut wanted_layer = None;
         for &(subscriber, index) in &track.subscribers {
             let Some(peer) = peers.get_mut(&subscriber) else {
@@ -1139,8 +1141,11 @@ impl MediaEngine {
                 packet.payload.clone(),
             )
             .marker(packet.header.marker)
-            .ext_vals(ext_vals.clone())
             .nackable(track.kind == MediaKind::Video);
+            let write = match &audio_ext_vals {
+                Some(ext_vals) => write.ext_vals(ext_vals.clone()),
+                None => write,
+            };
             // Sent at once, without the subscriber's timeout round: the steady state.
             let mut datagram = datagrams.take();
             let direct = peer

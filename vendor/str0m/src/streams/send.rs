@@ -286,6 +286,7 @@ impl RtpWrite {
     /// its initial ROC or rebasing the outgoing sequence numbers for that receiver.
     ///
     /// [roc]: https://www.rfc-editor.org/rfc/rfc3711.html#section-3.3.1
+    #[inline]
     pub fn new(
         pt: Pt,
         seq_no: SeqNo,
@@ -309,18 +310,21 @@ impl RtpWrite {
     }
 
     /// Set the RTP marker bit.
+    #[inline]
     pub fn marker(mut self, marker: bool) -> Self {
         self.marker = marker;
         self
     }
 
     /// Set RTP header extension values.
+    #[inline]
     pub fn ext_vals(mut self, ext_vals: ExtensionValues) -> Self {
         self.ext_vals = ext_vals;
         self
     }
 
     /// Set whether this RTP packet should respond to incoming NACKs.
+    #[inline]
     pub fn nackable(mut self, nackable: bool) -> Self {
         self.nackable = nackable;
         self
@@ -331,6 +335,7 @@ impl RtpWrite {
     /// # Panics
     ///
     /// Panics if more than 15 entries are supplied.
+    #[inline]
     pub fn csrc(mut self, csrc: &[u32]) -> Self {
         assert!(csrc.len() <= 15, "CSRC count must be <= 15");
 
@@ -345,6 +350,7 @@ impl RtpWrite {
     /// Build the patch with [`Vp8Descriptor::patch`][crate::rtp::Vp8Descriptor::patch]
     /// when the caller already parsed the VP8 payload descriptor before
     /// constructing this write command.
+    #[inline]
     pub fn vp8_patch(mut self, patch: Vp8Patch) -> Self {
         self.vp8_patch = Some(patch);
         self
