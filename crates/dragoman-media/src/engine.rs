@@ -51,6 +51,11 @@ pub struct EngineConfig {
     pub local_addresses: Vec<SocketAddr>,
     /// Keyframe requests to one publisher layer are sent at most this often (the rest are folded).
     pub keyframe_request_interval: Duration,
+    /// How long a forwarded packet is kept to answer a subscriber's NACK with a resend. Older
+    /// packets are not resent: by then the receiver's jitter buffer has moved on. (libwebrtc's
+    /// sender keeps its packets for max(1 s, 3 × RTT); str0m's default is 3 s, which at 10 calls
+    /// cost ~0.9 MB more per participant.)
+    pub resend_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -58,9 +63,21 @@ impl Default for EngineConfig {
         EngineConfig {
             local_addresses: Vec::new(),
             keyframe_request_interval: Duration::from_millis(500),
+            resend_window: DEFAULT_RESEND_WINDOW,
         }
     }
 }
+
+/// [`EngineConfig::resend_window`] by default.
+pub const DEFAULT_RESEND_WINDOW: Duration = Duration::from_secs(1);
+
+/// At most this many forwarded packets kept per subscriber stream for resends, whatever the
+/// window (str0m's default for video).
+const RESEND_CACHE_MAX_PACKETS: usize = 1000;
+
+/// str0m's default: queued resends are dropped while they exceed this share of what a stream
+/// sends.
+const RESEND_RATIO_CAP: Option<f32> = Some(0.15);
 
 /// Which of a participant's transports a peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -731,6 +748,7 @@ impl MediaEngine {
         subscriber: PeerId,
         answer: ClientAnswer,
     ) -> Result<(), MediaError> {
+        let resend_window = self.config.resend_window;
         let peer = self.peer_mut(subscriber)?;
         if peer.role != TransportRole::Subscriber {
             return Err(MediaError::WrongTransport {
@@ -751,6 +769,13 @@ impl MediaEngine {
             return Err(MediaError::SdpRejected(e.to_string()));
         }
         for down in peer.down_tracks.iter_mut().filter(|d| d.mid.is_some()) {
+            if !down.negotiated
+                && let Some(mid) = down.mid
+                && let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None)
+            {
+                // A new send stream: set its resend cache once (setting it again empties it).
+                tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP);
+            }
             down.negotiated = true;
         }
         self.mark_dirty(subscriber);

@@ -5,7 +5,8 @@
 //!   same rewriting as their neighbours. Audio is not retransmitted: its losses reach the subscriber
 //!   as sequence gaps exactly where the publisher's packets went missing.
 //! - Subscriber downlink loss: the subscriber NACKs the engine, whose str0m retransmits video (the
-//!   engine writes video as nackable); audio losses stay losses.
+//!   engine writes video as nackable); audio losses stay losses. Only within the engine's resend
+//!   window: with a window shorter than a NACK's round trip, lost video stays lost.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{Received, Sim, SourceSpec};
-use dragoman_media::DropReason;
+use dragoman_media::{DropReason, EngineConfig};
 
 const LOSS: f64 = 0.05;
 
@@ -64,9 +65,16 @@ fn uplink_loss_is_repaired_for_video_and_leaves_gaps_in_audio() {
     assert_eq!(sim.drops(DropReason::BeforeSwitchPoint), 0);
 }
 
-#[test]
-fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
-    let mut sim = Sim::new();
+/// What a subscriber received over a lossy downlink, and what the publisher sent meanwhile.
+struct DownlinkRun {
+    video: Vec<Received>,
+    audio: Vec<Received>,
+    /// Indices of the publisher's video packets from the subscriber's first one on.
+    video_sent: BTreeSet<u64>,
+    audio_sent: u64,
+}
+
+fn downlink_loss_run(mut sim: Sim) -> DownlinkRun {
     let publisher = sim.av_publisher("publisher", SourceSpec::audio(), SourceSpec::video());
     let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio, publisher.video]);
     sim.run_for(Duration::from_millis(500));
@@ -81,24 +89,56 @@ fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
     let video = sub.received_for(publisher.video);
     let audio = sub.received_for(publisher.audio);
     let pub_client = sim.client(publisher.client);
-
-    // The engine forwarded everything; the subscriber's str0m got the lost video back via RTX.
     let first = video[0].index;
-    let expected: BTreeSet<u64> = pub_client
+    let video_sent = pub_client
         .source(publisher.video_mid)
         .sent
         .iter()
         .map(|s| s.index)
         .filter(|i| *i >= first)
         .collect();
+    let audio_sent = pub_client.source(publisher.audio_mid).sent.len() as u64 - audio[0].index;
+    DownlinkRun {
+        video,
+        audio,
+        video_sent,
+        audio_sent,
+    }
+}
+
+#[test]
+fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
+    // The default resend window.
+    let DownlinkRun {
+        video,
+        audio,
+        video_sent: expected,
+        audio_sent: sent,
+    } = downlink_loss_run(Sim::new());
+
+    // The engine forwarded everything; the subscriber's str0m got the lost video back via RTX.
     assert_eq!(indices(&video), expected, "video repaired");
     assert_eq!(video.len(), expected.len(), "no duplicates");
     assert_one_rewrite("video", &video);
 
-    let sent = pub_client.source(publisher.audio_mid).sent.len() as u64 - audio[0].index;
     let missing = sent - audio.len() as u64;
     assert!(missing >= 5, "audio is not retransmitted: {missing} lost");
     assert_one_rewrite("audio", &audio);
+}
+
+#[test]
+fn video_lost_on_the_downlink_is_not_resent_once_out_of_the_resend_window() {
+    // Shorter than any NACK's round trip: every lost packet has left the cache when asked for.
+    let run = downlink_loss_run(Sim::with_config(EngineConfig {
+        resend_window: Duration::from_millis(1),
+        ..EngineConfig::default()
+    }));
+    let received = indices(&run.video);
+    assert!(received.is_subset(&run.video_sent));
+    let missing = run.video_sent.len() - received.len();
+    assert!(missing >= 5, "lost video stays lost: {missing} missing");
+    assert_eq!(run.video.len(), received.len(), "no duplicates");
+    assert_one_rewrite("video", &run.video);
 }
 
 fn indices(packets: &[Received]) -> BTreeSet<u64> {

@@ -56,6 +56,11 @@ impl Limits {
 /// Most media workers a server may run.
 pub const MAX_MEDIA_WORKERS: usize = 256;
 
+/// `resend_window_ms` bounds: shorter than a round trip makes every resend too late; the cache
+/// holds at most 1000 packets per stream whatever the window.
+pub const MIN_RESEND_WINDOW_MS: u64 = 100;
+pub const MAX_RESEND_WINDOW_MS: u64 = 10_000;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +81,9 @@ pub struct Config {
     pub ice_servers: Vec<IceServer>,
     /// Minimum time between keyframe requests to one publisher layer, in milliseconds.
     pub keyframe_request_interval_ms: u64,
+    /// How long forwarded video is kept to answer a subscriber's NACK with a resend, in
+    /// milliseconds.
+    pub resend_window_ms: u64,
     /// Seconds a participant whose signaling socket dropped stays in the call (media flowing) for
     /// the same identity to join again and resume; 0 removes them at once.
     pub reconnect_grace_secs: u64,
@@ -118,6 +126,7 @@ impl Default for Config {
             secret: String::new(),
             ice_servers: Vec::new(),
             keyframe_request_interval_ms: 500,
+            resend_window_ms: 1000,
             reconnect_grace_secs: 20,
             media_timeout_ms: 3000,
             quality_interval_ms: 2000,
@@ -217,6 +226,10 @@ impl Config {
                 "keyframe_request_interval_ms must be at least 10",
             ),
             (
+                (MIN_RESEND_WINDOW_MS..=MAX_RESEND_WINDOW_MS).contains(&self.resend_window_ms),
+                "resend_window_ms must be between 100 and 10000",
+            ),
+            (
                 self.media_public_addresses
                     .iter()
                     .all(|a| !a.ip().is_unspecified()),
@@ -297,5 +310,10 @@ mod tests {
         assert!(err.contains("media_workers"), "{err}");
         config.media_workers = MAX_MEDIA_WORKERS;
         assert!(config.validate().is_ok());
+        for bad in [MIN_RESEND_WINDOW_MS - 1, MAX_RESEND_WINDOW_MS + 1] {
+            config.resend_window_ms = bad;
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("resend_window_ms"), "{err}");
+        }
     }
 }

@@ -64,6 +64,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             workers,
             candidate_addresses: config.media_public_addresses.clone(),
             keyframe_request_interval: Duration::from_millis(config.keyframe_request_interval_ms),
+            resend_window: Duration::from_millis(config.resend_window_ms),
             timings: metrics.worker_timings(),
         },
         events_tx,

@@ -447,10 +447,18 @@ impl Sim {
     }
 
     pub fn with_keyframe_interval(interval: Duration) -> Self {
+        Self::with_config(EngineConfig {
+            keyframe_request_interval: interval,
+            ..EngineConfig::default()
+        })
+    }
+
+    /// An engine with `config`, reachable at the simulated SFU address.
+    pub fn with_config(config: EngineConfig) -> Self {
         let start = Instant::now();
         let config = EngineConfig {
             local_addresses: vec![SFU_ADDR],
-            keyframe_request_interval: interval,
+            ..config
         };
         Sim {
             start,

@@ -206,6 +206,8 @@ pub struct PoolConfig {
     /// Advertised as host candidates; empty means the bound address.
     pub candidate_addresses: Vec<SocketAddr>,
     pub keyframe_request_interval: Duration,
+    /// See `EngineConfig::resend_window`.
+    pub resend_window: Duration,
     /// Where the workers record how long each receive batch and each job took.
     pub timings: WorkerTimings,
 }
@@ -249,6 +251,7 @@ impl MediaPool {
         let engine_config = EngineConfig {
             local_addresses,
             keyframe_request_interval: config.keyframe_request_interval,
+            resend_window: config.resend_window,
         };
         // Every loop's poller and job queue exist before any thread starts, so that each worker
         // knows every other's handle (to hand over datagrams).

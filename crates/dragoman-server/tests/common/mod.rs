@@ -21,6 +21,7 @@ pub fn state_with(config: Config, history: History) -> (Arc<AppState>, MediaPool
             workers: 2,
             candidate_addresses: vec![],
             keyframe_request_interval: Duration::from_millis(500),
+            resend_window: dragoman_media::DEFAULT_RESEND_WINDOW,
             timings: metrics.worker_timings(),
         },
         events,
