@@ -11,9 +11,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "disk space (a clean build of every test takes ~6.5 GB under target/)"
 # Fail early with a clear message instead of a linker's "No space left on device" half an hour in.
 min_free_gb=${DRAGOMAN_TEST_MIN_FREE_GB:-8}
-mkdir -p target
-free_gb=$(df -Pk target | awk 'NR == 2 { print int($4 / 1048576) }')
-echo "free under target/: ${free_gb} GB (need ${min_free_gb} GB; DRAGOMAN_TEST_MIN_FREE_GB overrides)"
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+free_gb=$(df -Pk "$target_dir" | awk 'NR == 2 { print int($4 / 1048576) }')
+echo "free under $target_dir: ${free_gb} GB (need ${min_free_gb} GB; DRAGOMAN_TEST_MIN_FREE_GB overrides)"
 if [ "$free_gb" -lt "$min_free_gb" ]; then
     echo "not enough free disk for the test build: ${free_gb} GB free, ${min_free_gb} GB needed" >&2
     exit 1

@@ -7,6 +7,9 @@
 //! static ALLOCATOR: dragoman_benches::alloc::CountingAlloc = dragoman_benches::alloc::CountingAlloc;
 //! ```
 //!
+//! It also keeps the bytes allocated and not yet freed ([`live_bytes`]), so a benchmark can check
+//! that its steady state holds its memory flat.
+//!
 //! [`trace`] also captures a backtrace of every allocation made while a closure runs, to find where
 //! the allocations of one forwarded packet come from.
 
@@ -14,9 +17,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static TRACING: AtomicBool = AtomicBool::new(false);
 static TRACES: Mutex<Vec<Backtrace>> = Mutex::new(Vec::new());
 
@@ -38,23 +42,27 @@ pub struct CountingAlloc;
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         record();
+        add_live(layout.size() as i64);
         // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         record();
+        add_live(layout.size() as i64);
         // SAFETY: as above.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         record();
+        add_live(new_size as i64 - layout.size() as i64);
         // SAFETY: as above; `ptr` came from this allocator, i.e. from `System`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        add_live(-(layout.size() as i64));
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -76,6 +84,17 @@ fn record() {
             busy.set(false);
         }
     });
+}
+
+fn add_live(bytes: i64) {
+    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// Bytes the whole process has allocated and not freed (as requested; the allocator's own overhead
+/// not included). A failed allocation is counted as if it had succeeded, which the benchmarks
+/// never see.
+pub fn live_bytes() -> i64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
 }
 
 /// Allocations (alloc, alloc_zeroed, realloc) made by the whole process so far.

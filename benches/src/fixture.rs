@@ -41,6 +41,16 @@ use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 use crate::alloc;
+
+/// What the memory held may grow by over the warm-up's steady part. Video (1000 packets a second)
+/// holds it exactly flat after 4 s; state kept per packet grows it by ~300 KB per subscriber over
+/// those 2 s (the send history str0m once kept unpruned on the direct send: 885 KB with 3).
+const MAX_STEADY_GROWTH: i64 = 64 * 1024;
+
+/// Audio (50 packets a second) is not checked: str0m's bounded per-packet registers are still
+/// filling after 4 s (with 3 subscribers, 288 KB more after both 6 s and 20 s), which would hide a
+/// slow leak in the noise.
+const MIN_PACKETS_FOR_STEADY_CHECK: u64 = 1000;
 use crate::clock::Stopwatch;
 use crate::profile::{self, Profile};
 use std::os::fd::AsFd;
@@ -405,18 +415,23 @@ impl Fixture {
             ));
         }
 
-        // Warm up with delivery to the subscribers.
-        let warm_packets =
-            (Duration::from_secs(4).as_micros() / setup.interval().as_micros()) as u64;
+        // Warm up with delivery to the subscribers: 4 s of media, then 2 s more over which the
+        // memory held must stay flat (see `MAX_STEADY_GROWTH`).
         let mut collect = Collect::default();
-        let mut written = 0;
-        while written < warm_packets {
-            let n = setup.incoming_per_chunk() as u64;
-            fixture.prepare(n as usize);
-            fixture.feed(&mut collect);
-            fixture.network.extend(collect.0.drain(..));
-            fixture.tick(fixture.clock);
-            written += n;
+        fixture.deliver_for(Duration::from_secs(4), &mut collect);
+        let live_before = alloc::live_bytes();
+        let steady = Duration::from_secs(2);
+        let steady_packets = fixture.deliver_for(steady, &mut collect);
+        let grown = alloc::live_bytes() - live_before;
+        if alloc::is_installed()
+            && steady_packets >= MIN_PACKETS_FOR_STEADY_CHECK
+            && grown > MAX_STEADY_GROWTH
+        {
+            return Err(format!(
+                "memory grew by {grown} bytes over {steady:?} of steady forwarding ({steady_packets} \
+                 packets to {} subscribers): something keeps per-packet state",
+                setup.subscribers
+            ));
         }
         let stats = fixture.engine.stats();
         let expected = stats.rtp_packets_in * setup.subscribers as u64;
@@ -443,6 +458,22 @@ impl Fixture {
 
     pub fn setup(&self) -> Setup {
         self.setup
+    }
+
+    /// Forward `duration` of the publisher's packets, delivering every datagram. Returns how
+    /// many incoming packets that was.
+    fn deliver_for(&mut self, duration: Duration, collect: &mut Collect) -> u64 {
+        let packets = (duration.as_micros() / self.setup.interval().as_micros()) as u64;
+        let mut written = 0;
+        while written < packets {
+            let n = self.setup.incoming_per_chunk() as u64;
+            self.prepare(n as usize);
+            self.feed(collect);
+            self.network.extend(collect.0.drain(..));
+            self.tick(self.clock);
+            written += n;
+        }
+        written
     }
 
     pub fn track(&self) -> TrackId {

@@ -51,8 +51,9 @@ pub struct EngineConfig {
     pub local_addresses: Vec<SocketAddr>,
     /// Keyframe requests to one publisher layer are sent at most this often (the rest are folded).
     pub keyframe_request_interval: Duration,
-    /// How long a forwarded packet is kept to answer a subscriber's NACK with a resend. Older
-    /// packets are not resent: by then the receiver's jitter buffer has moved on. (libwebrtc's
+    /// How long a forwarded video packet is kept, at least, to answer a subscriber's NACK with a
+    /// resend (str0m drops older ones when the next packet is cached). Older packets are not
+    /// resent: by then the receiver's jitter buffer has moved on. (libwebrtc's
     /// sender keeps its packets for max(1 s, 3 × RTT); str0m's default is 3 s, which at 10 calls
     /// cost ~0.9 MB more per participant.)
     pub resend_window: Duration,
@@ -769,12 +770,18 @@ impl MediaEngine {
             return Err(MediaError::SdpRejected(e.to_string()));
         }
         for down in peer.down_tracks.iter_mut().filter(|d| d.mid.is_some()) {
+            // A new video send stream: set its resend cache once (setting it again empties it).
+            // Audio is not written nackable, so its cache stays empty.
             if !down.negotiated
+                && down.kind == MediaKind::Video
                 && let Some(mid) = down.mid
-                && let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None)
             {
-                // A new send stream: set its resend cache once (setting it again empties it).
-                tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP);
+                match peer.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                    Some(tx) => {
+                        tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP)
+                    }
+                    None => tracing::warn!(%mid, "no send stream after the answer"),
+                }
             }
             down.negotiated = true;
         }

@@ -1476,7 +1476,7 @@ impl Rtc {
     /// transmit, once sent, save an allocation. It is left as it was when nothing goes out.
     ///
     /// Gives the packet back, unsent and unqueued, when this is not possible now: the instance is
-    /// closing or closed, or not connected; there is no such send stream; the stream has had no
+    /// closing or closed, or not connected; there is no such send stream (or its media); the stream has had no
     /// timeout yet, or has packets or resends waiting (they go first, in the usual round); or
     /// bandwidth estimation (and so pacing) is on. Then write it as usual.
     ///

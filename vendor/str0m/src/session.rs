@@ -1262,6 +1262,10 @@ impl Session {
         if !stream.ready_for_direct_send() {
             return Err(rtp);
         }
+        // Without its media the packet could not be sent (nor kept): give it back.
+        if !self.medias.iter().any(|m| m.mid() == mid) {
+            return Err(rtp);
+        }
         // None only when str0m drops the packet, as its own poll would (a payload type the
         // media does not have).
         if self

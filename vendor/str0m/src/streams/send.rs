@@ -585,6 +585,12 @@ impl StreamTx {
         buf: &mut Vec<u8>,
     ) -> Option<PacketReceipt> {
         debug_assert!(self.ready_for_direct_send());
+        if self.rtx_ratio_cap.is_some() {
+            // The queued path does this in `poll_packet_resend` on every poll: it trims the send
+            // history the ratio is taken over (every 50 ms), which would otherwise grow by one
+            // entry per packet for as long as no NACK makes a queued poll happen.
+            self.rtx_ratio_downsampled(now);
+        }
         let mut packet = self.packet_of(rtp);
         // Queued and sent at the same instant: the queue's time statistics do not change.
         packet.timestamp = now;
