@@ -95,7 +95,7 @@ fn site(trace: &Backtrace) -> String {
         .map(|f| f.function.as_str())
         .unwrap_or("?");
     let mut lines = vec![format!("allocated by {what}")];
-    for f in frames.iter().skip(first).take(6) {
+    for f in frames.iter().skip(first).take(3) {
         lines.push(format!("{}  ({})", f.function, f.location));
     }
     lines.join("\n      ")

@@ -41,6 +41,13 @@ use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 use crate::alloc;
+use crate::clock::Stopwatch;
+use crate::profile::{self, Profile};
+use std::os::fd::AsFd;
+
+use dragoman_udp::SendQueue;
+
+use crate::udp::UdpSink;
 
 /// What the memory held may grow by over the warm-up's steady part. Video (1000 packets a second)
 /// holds it exactly flat after 4 s; state kept per packet grows it by ~300 KB per subscriber over
@@ -51,13 +58,6 @@ const MAX_STEADY_GROWTH: i64 = 64 * 1024;
 /// filling after 4 s (with 3 subscribers, 288 KB more after both 6 s and 20 s), which would hide a
 /// slow leak in the noise.
 const MIN_PACKETS_FOR_STEADY_CHECK: u64 = 1000;
-use crate::clock::Stopwatch;
-use crate::profile::{self, Profile};
-use std::os::fd::AsFd;
-
-use dragoman_udp::SendQueue;
-
-use crate::udp::UdpSink;
 
 /// The engine's one media address.
 pub const SFU_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);

@@ -1234,7 +1234,7 @@ impl Session {
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
         let mut datagram = Vec::new();
-        self.poll_packet_from(now, midrid, cluster_id, None, &mut datagram)?;
+        self.poll_packet_from(now, midrid, cluster_id, &mut None, &mut datagram)?;
         Some(datagram.into())
     }
 
@@ -1262,16 +1262,17 @@ impl Session {
         if !stream.ready_for_direct_send() {
             return Err(rtp);
         }
-        // Without its media the packet could not be sent (nor kept): give it back.
-        if !self.medias.iter().any(|m| m.mid() == mid) {
+        let mut direct = Some(rtp);
+        let sent = self
+            .poll_packet_from(now, midrid, None, &mut direct, datagram)
+            .is_some();
+        // Not taken: the stream's media is gone, so nothing was written. Give it back.
+        if let Some(rtp) = direct {
             return Err(rtp);
         }
-        // None only when str0m drops the packet, as its own poll would (a payload type the
+        // Not sent only when str0m drops the packet, as its own poll would (a payload type the
         // media does not have).
-        if self
-            .poll_packet_from(now, midrid, None, Some(rtp), datagram)
-            .is_some()
-        {
+        if sent {
             out(std::mem::take(datagram).into());
         }
         Ok(())
@@ -1279,13 +1280,14 @@ impl Session {
 
     /// Poll the next packet of the stream `midrid`, or send `direct` on it instead (see
     /// `StreamTx::poll_packet_now`), and protect it into `datagram`. `None` when there is none
-    /// (or it was dropped), `datagram` then untouched.
+    /// (or it was dropped), `datagram` then untouched. `direct` is taken once the stream and its
+    /// media are found, and left when they are not.
     fn poll_packet_from(
         &mut self,
         now: Instant,
         midrid: MidRid,
         cluster_id: Option<TwccClusterId>,
-        direct: Option<RtpWrite>,
+        direct: &mut Option<RtpWrite>,
         datagram: &mut Vec<u8>,
     ) -> Option<()> {
         let srtp_tx = self.srtp_tx.as_mut()?;
@@ -1305,7 +1307,7 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc = twcc_enabled.then_some(&mut self.twcc);
 
-        let receipt = match direct {
+        let receipt = match direct.take() {
             Some(rtp) => stream.poll_packet_now(now, rtp, exts, twcc, params, buf)?,
             None => stream.poll_packet(now, exts, twcc, params, buf)?,
         };

@@ -640,7 +640,7 @@ impl StreamTx {
 
         let is_direct = direct.is_some();
         let (next, is_padding) = if let Some(pkt) = direct {
-            self.count_regular_sent(now, pkt.payload.len() as u64);
+            self.stats.count_regular_sent(now, pkt.payload.len() as u64);
             let seq_no = pkt.seq_no;
             let next = NextPacket {
                 kind: NextPacketKind::Regular,
@@ -984,10 +984,9 @@ impl StreamTx {
         // exit via ? here is ok since that means there is nothing to send.
         // The packet remains in the head of the send queue until we
         // finish poll_packet, at which point we move it to the cache.
-        let len = self.send_queue.peek()?.payload.len() as u64;
-        self.count_regular_sent(now, len);
-
         let pkt = self.send_queue.peek()?;
+        self.stats.count_regular_sent(now, pkt.payload.len() as u64);
+
         let seq_no = pkt.seq_no;
 
         Some(NextPacket {
@@ -995,13 +994,6 @@ impl StreamTx {
             seq_no,
             pkt,
         })
-    }
-
-    fn count_regular_sent(&mut self, now: Instant, len: u64) {
-        self.stats.update_packet_counts(len, false);
-        if let Some(h) = &mut self.stats.bytes_transmitted {
-            h.push(now, len)
-        }
     }
 
     fn poll_packet_padding(&mut self, _now: Instant) -> Option<NextPacket> {

@@ -72,6 +72,15 @@ impl StreamTxStats {
         }
     }
 
+    /// A regular (not resent) packet of `len` payload bytes went out at `now`. (Dragoman's
+    /// change: shared by the queued and the direct send.)
+    pub fn count_regular_sent(&mut self, now: Instant, len: u64) {
+        self.update_packet_counts(len, false);
+        if let Some(h) = &mut self.bytes_transmitted {
+            h.push(now, len)
+        }
+    }
+
     pub fn increase_nacks(&mut self) {
         self.nacks += 1;
     }
