@@ -10,6 +10,9 @@
 #   SETTLE=3s      wait after the ramp             OUT=target/load   reports, logs, Janus config
 #   BUILD=1        build the release binaries first (0 to skip)
 #   PIN=auto       auto: with 2+ CPUs pin the server to CPU 0 and the generator to CPU 1; 0: none
+#   ROUNDS=1       rounds per load, the servers' order alternating round by round; with more
+#                  than one, the verdict per load rests on the median ratio (one round's ratio
+#                  moves by ±20 % on a shared machine)
 #   JANUS_EVENT_LOOPS=1   Janus `event_loops` (1: one media loop thread, like Dragoman's one media
 #                  worker; 0: Janus's default, a loop thread per handle)
 #
@@ -40,6 +43,8 @@ settle=${SETTLE:-3s}
 out=${OUT:-target/load}
 pin=${PIN:-auto}
 event_loops=${JANUS_EVENT_LOOPS:-1}
+rounds=${ROUNDS:-1}
+[[ "$rounds" =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] || { echo "ROUNDS must be a positive integer, not '$rounds'"; exit 2; }
 calls_list=("$@")
 [ ${#calls_list[@]} -gt 0 ] || calls_list=(5)
 for calls in "${calls_list[@]}"; do
@@ -68,7 +73,7 @@ if [ -z "${DRAGOMAN_COMPARE_NETNS:-}" ]; then
     exec env DRAGOMAN_COMPARE_NETNS=1 unshare --net bash "$0" "$@"
   else
     exec sudo env DRAGOMAN_COMPARE_NETNS=1 PATH="$PATH" DURATION="$duration" RATE="$rate" \
-      SETTLE="$settle" OUT="$out" PIN="$pin" JANUS_EVENT_LOOPS="$event_loops" \
+      SETTLE="$settle" OUT="$out" PIN="$pin" JANUS_EVENT_LOOPS="$event_loops" ROUNDS="$rounds" \
       unshare --net bash "$0" "$@"
   fi
 fi
@@ -158,36 +163,57 @@ trap stop_server EXIT
 load_args=(--rate "$rate" --settle "$settle" --duration "$duration")
 janus_reports=()
 dragoman_reports=()
-for calls in "${calls_list[@]}"; do
-  run_limit "$calls" "$rate" "$settle" "$duration"
-  # Janus.
-  log="$out/janus-$calls.log"
-  timeout "$run_seconds" "${sfu_pin[@]}" janus -F "$conf" -C "$conf/janus.jcfg" -o -N -L "$log" >/dev/null 2>&1 &
+
+# One Janus run at a load: run_janus CALLS REPORT LOG.
+run_janus() {
+  timeout "$run_seconds" "${sfu_pin[@]}" janus -F "$conf" -C "$conf/janus.jcfg" -o -N -L "$3" >/dev/null 2>&1 &
   server_pid=$!
-  janus_pid=$(child_of "$server_pid" janus) || { cat "$log"; exit 1; }
+  janus_pid=$(child_of "$server_pid" janus) || { cat "$3"; exit 1; }
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/8188) 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$log"; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { cat "$3"; exit 1; }
     sleep 0.1
   done
-  echo "== Janus: $calls calls against pid $janus_pid at ws://127.0.0.1:8188"
+  echo "== Janus: $1 calls against pid $janus_pid at ws://127.0.0.1:8188"
   timeout "$run_seconds" "${gen_pin[@]}" "$bot_bin" load --server janus --url ws://127.0.0.1:8188 \
-    --sfu-pid "$janus_pid" --calls "$calls" "${load_args[@]}" --call-prefix "janus$calls" \
-    --report "$out/janus-$calls.json"
+    --sfu-pid "$janus_pid" --calls "$1" "${load_args[@]}" --call-prefix "janus$1" --report "$2"
   stop_server
-  janus_reports+=(--janus "$out/janus-$calls.json")
+}
 
-  # Dragoman: a fresh release server, as run-load.sh starts it.
-  start_dragoman "$out/dragoman-$calls.log" "$out/history-compare-$calls.sqlite" "compare-secret-$$"
-  echo "== Dragoman: $calls calls against pid $dragoman_pid at $http"
+# One Dragoman run at a load, a fresh release server as run-load.sh starts it:
+# run_dragoman CALLS REPORT LOG HISTORY.
+run_dragoman() {
+  start_dragoman "$3" "$4" "compare-secret-$$"
+  echo "== Dragoman: $1 calls against pid $dragoman_pid at $http"
   timeout "$run_seconds" "${gen_pin[@]}" "$bot_bin" load --url "ws://$http/v1/signal" --secret "compare-secret-$$" \
-    --sfu-pid "$dragoman_pid" --calls "$calls" "${load_args[@]}" --call-prefix "dragoman$calls" \
-    --report "$out/dragoman-$calls.json"
+    --sfu-pid "$dragoman_pid" --calls "$1" "${load_args[@]}" --call-prefix "dragoman$1" --report "$2"
   stop_server
-  dragoman_reports+=(--dragoman "$out/dragoman-$calls.json")
+}
+
+for calls in "${calls_list[@]}"; do
+  run_limit "$calls" "$rate" "$settle" "$duration"
+  for round in $(seq "$rounds"); do
+    # Round 1 keeps the plain file names; later rounds add their number.
+    tag=$calls
+    [ "$round" -gt 1 ] && tag="$calls-round$round"
+    [ "$rounds" -gt 1 ] && echo "== round $round of $rounds at $calls calls"
+    janus_report="$out/janus-$tag.json"
+    dragoman_report="$out/dragoman-$tag.json"
+    # Alternate which server goes first, so a drift of the machine over the rounds weighs on
+    # both alike.
+    if [ $((round % 2)) = 1 ]; then
+      run_janus "$calls" "$janus_report" "$out/janus-$tag.log"
+      run_dragoman "$calls" "$dragoman_report" "$out/dragoman-$tag.log" "$out/history-compare-$tag.sqlite"
+    else
+      run_dragoman "$calls" "$dragoman_report" "$out/dragoman-$tag.log" "$out/history-compare-$tag.sqlite"
+      run_janus "$calls" "$janus_report" "$out/janus-$tag.log"
+    fi
+    janus_reports+=(--janus "$janus_report")
+    dragoman_reports+=(--dragoman "$dragoman_report")
+  done
 done
 
 echo
-echo "== Side by side (Janus ${janus_version:-?}, event_loops ${event_loops}; window $duration)"
+echo "== Side by side (Janus ${janus_version:-?}, event_loops ${event_loops}; window $duration; $rounds round(s) per load)"
 "$bot_bin" compare "${janus_reports[@]}" "${dragoman_reports[@]}" --report "$out/compare-janus.json"
 echo "reports in $out/"

@@ -72,12 +72,84 @@ pub struct Pair {
     pub target_met: bool,
 }
 
+/// All the rounds taken at one load. On a shared machine one round's ratio moves by ±20 %
+/// (the same binaries, minutes apart), so the verdict rests on the median of several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rounds {
+    pub calls: usize,
+    /// Pairs with a ratio (both servers' CPU known).
+    pub rounds: usize,
+    pub median_ratio: Option<f64>,
+    pub min_ratio: Option<f64>,
+    pub max_ratio: Option<f64>,
+    /// Dragoman's loss over all rounds.
+    pub dragoman_lost: u64,
+    pub dragoman_expected: u64,
+    /// The median of Dragoman's p99 latencies (the upper middle one for an even count).
+    pub dragoman_median_p99_us: u64,
+    /// Median ratio ≥ 3, Dragoman lost nothing in any round, median p99 under 1 ms.
+    pub target_met: bool,
+}
+
+impl Rounds {
+    /// Group the pairs by load, in the order loads first appear.
+    pub fn of(pairs: &[Pair]) -> Vec<Rounds> {
+        let mut loads: Vec<usize> = Vec::new();
+        for pair in pairs {
+            if !loads.contains(&pair.calls) {
+                loads.push(pair.calls);
+            }
+        }
+        loads
+            .into_iter()
+            .map(|calls| {
+                let at: Vec<&Pair> = pairs.iter().filter(|p| p.calls == calls).collect();
+                let mut ratios: Vec<f64> = at.iter().filter_map(|p| p.cpu_ratio).collect();
+                ratios.sort_by(f64::total_cmp);
+                let mut p99s: Vec<u64> = at.iter().map(|p| p.dragoman.latency_p99_us).collect();
+                p99s.sort_unstable();
+                let dragoman_lost = at.iter().map(|p| p.dragoman.lost).sum();
+                let dragoman_expected = at.iter().map(|p| p.dragoman.expected).sum();
+                let median_ratio = median(&ratios);
+                let dragoman_median_p99_us = p99s.get(p99s.len() / 2).copied().unwrap_or(0);
+                Rounds {
+                    calls,
+                    rounds: ratios.len(),
+                    median_ratio,
+                    min_ratio: ratios.first().copied(),
+                    max_ratio: ratios.last().copied(),
+                    dragoman_lost,
+                    dragoman_expected,
+                    dragoman_median_p99_us,
+                    target_met: median_ratio.is_some_and(|r| r >= TARGET_RATIO)
+                        && dragoman_lost == 0
+                        && dragoman_expected > 0
+                        && dragoman_median_p99_us < TARGET_P99_US,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The median of sorted values (the mean of the middle two when their count is even).
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
 /// The whole comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// How the CPU figures were counted (the same for both servers).
     pub basis: String,
+    /// One pair per round and load, in the order run.
     pub pairs: Vec<Pair>,
+    /// Per load, over its rounds.
+    pub by_load: Vec<Rounds>,
 }
 
 /// The CPU ratio Dragoman must reach against Janus (Janus / Dragoman).
@@ -133,12 +205,14 @@ fn ms(us: u64) -> String {
 
 impl Comparison {
     pub fn new(pairs: Vec<Pair>) -> Comparison {
+        let by_load = Rounds::of(&pairs);
         Comparison {
             basis: "SFU process CPU (user + system, /proc/<pid>/stat) over the window, divided by \
                     the packets the bots received of those sent in the window (duplicates \
                     included), for both servers"
                 .into(),
             pairs,
+            by_load,
         }
     }
 
@@ -206,6 +280,21 @@ impl Comparison {
                     );
                 }
             }
+        }
+        for load in self.by_load.iter().filter(|l| l.rounds > 1) {
+            let _ = writeln!(
+                s,
+                "{} calls over {} rounds: Janus / Dragoman median {}× (range {}–{}×); Dragoman loss {} of {}, median p99 {} ms: target {}",
+                load.calls,
+                load.rounds,
+                opt(load.median_ratio, 2),
+                opt(load.min_ratio, 2),
+                opt(load.max_ratio, 2),
+                load.dragoman_lost,
+                load.dragoman_expected,
+                ms(load.dragoman_median_p99_us),
+                if load.target_met { "met" } else { "not met" },
+            );
         }
         let _ = writeln!(s, "CPU basis: {}.", self.basis);
         s
@@ -300,6 +389,59 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn rounds_at_one_load_are_judged_on_their_median() {
+        let round = |janus_cpu: f64, lost: u64, p99: u64| {
+            Pair::new(
+                &report("janus", 10, janus_cpu, 0, 2000),
+                &report("dragoman", 10, 10.0, lost, p99),
+            )
+            .unwrap()
+        };
+        // Ratios 2.5, 3.2 and 3.1: one round short, the median over.
+        let comparison = Comparison::new(vec![
+            round(25.0, 0, 900),
+            round(32.0, 0, 800),
+            round(31.0, 0, 1200),
+            Pair::new(
+                &report("janus", 5, 20.0, 0, 2000),
+                &report("dragoman", 5, 10.0, 0, 500),
+            )
+            .unwrap(),
+        ]);
+        let [ten, five] = comparison.by_load.as_slice() else {
+            panic!("two loads: {:?}", comparison.by_load);
+        };
+        assert_eq!(
+            (ten.calls, ten.rounds, five.calls, five.rounds),
+            (10, 3, 5, 1)
+        );
+        assert!((ten.median_ratio.unwrap() - 3.1).abs() < 1e-9);
+        assert!((ten.min_ratio.unwrap() - 2.5).abs() < 1e-9);
+        assert!((ten.max_ratio.unwrap() - 3.2).abs() < 1e-9);
+        assert_eq!(ten.dragoman_median_p99_us, 900);
+        assert!(ten.target_met);
+        assert!(!five.target_met, "ratio 2");
+        let table = comparison.table();
+        assert!(
+            table.contains(
+                "10 calls over 3 rounds: Janus / Dragoman median 3.10× (range 2.50–3.20×)"
+            ),
+            "{table}"
+        );
+        assert!(
+            !table.contains("5 calls over"),
+            "one round has no summary: {table}"
+        );
+
+        // One lossy round fails the load, whatever the median.
+        let lossy = Comparison::new(vec![round(32.0, 0, 800), round(32.0, 3, 800)]);
+        assert!(!lossy.by_load[0].target_met);
+        assert_eq!(lossy.by_load[0].dragoman_lost, 3);
+        // Two rounds: the median is the mean of both.
+        assert!((lossy.by_load[0].median_ratio.unwrap() - 3.2).abs() < 1e-9);
     }
 
     #[test]
