@@ -34,6 +34,7 @@ pub struct Metrics {
     udp_bytes_out: IntCounter,
     udp_send_errors: IntCounter,
     udp_send_calls: IntCounter,
+    udp_messages_out: IntCounter,
     udp_segmented: IntCounter,
     udp_receive_calls: IntCounter,
     udp_handed_over: IntCounter,
@@ -221,6 +222,12 @@ impl Metrics {
                 &r,
                 "dragoman_udp_send_calls_total",
                 "sendmmsg calls made by the media workers (datagrams sent / calls = batch size).",
+            ),
+            udp_messages_out: counter(
+                &r,
+                "dragoman_udp_messages_sent_total",
+                "Messages the media workers sent: one per datagram, or one per UDP GSO batch to one \
+                 peer (datagrams sent / messages = how much GSO joined).",
             ),
             udp_segmented: counter(
                 &r,
@@ -434,6 +441,7 @@ impl Metrics {
         // Refused by the kernel, or dropped because the send buffer stayed full.
         catch_up(&self.udp_send_errors, sent.errors + sent.dropped_full);
         catch_up(&self.udp_send_calls, sent.calls);
+        catch_up(&self.udp_messages_out, sent.messages);
         catch_up(&self.udp_segmented, sent.segmented_messages);
         catch_up(&self.udp_receive_calls, socket.receive_calls);
         catch_up(&self.udp_handed_over, socket.handed_over);

@@ -33,6 +33,8 @@ pub struct SendStats {
     pub bytes: u64,
     /// `sendmmsg` calls made.
     pub calls: u64,
+    /// Messages sent: one per datagram, or one per GSO batch of datagrams.
+    pub messages: u64,
     /// Messages that carried several datagrams to one destination (UDP GSO).
     pub segmented_messages: u64,
     /// Datagrams the kernel refused (e.g. no route): each is skipped, the rest still go.
@@ -47,6 +49,7 @@ impl std::ops::AddAssign for SendStats {
         self.datagrams += other.datagrams;
         self.bytes += other.bytes;
         self.calls += other.calls;
+        self.messages += other.messages;
         self.segmented_messages += other.segmented_messages;
         self.errors += other.errors;
         self.dropped_full += other.dropped_full;
@@ -166,6 +169,7 @@ impl<D: AsRef<[u8]>> SendQueue<D> {
             match send_messages(fd, &self.pending, &plan, next) {
                 Ok(sent) => {
                     self.stats.calls += 1;
+                    self.stats.messages += sent as u64;
                     for m in next..next + sent {
                         for &i in plan.datagrams(m) {
                             self.stats.datagrams += 1;
@@ -371,6 +375,7 @@ mod tests {
         // Each full batch holds 10 or 11 datagrams per sink, joined into one GSO message per sink;
         // the last batch (96..99) has two for the first sink.
         assert_eq!(stats.segmented_messages, 3 * 3 + 1);
+        assert_eq!(stats.messages, 3 * 3 + 3, "one message per sink and batch");
         assert!(queue.uses_gso());
 
         for (k, sink) in sinks.iter().enumerate() {

@@ -60,7 +60,7 @@ use self::janus::{JanusBot, JoinSettings};
 use self::metrics::Scrape;
 use self::procfs::{ProcSample, SystemCpu, UdpCounters};
 use self::report::{
-    DeliveryReport, GeneratorReport, JoinReport, LatencyReport, LoadReport, LoadSettings,
+    Batching, DeliveryReport, GeneratorReport, JoinReport, LatencyReport, LoadReport, LoadSettings,
     MachineReport, Percentiles, RampReport, ServerTimings, SfuReport, WindowReport,
 };
 
@@ -787,6 +787,13 @@ async fn run_inner(config: LoadConfig) -> Result<LoadReport, BotError> {
             &first.scrape,
             &last.scrape,
             "dragoman_media_forward_seconds",
+        ),
+        batching: Batching::of(
+            counter("dragoman_udp_datagrams_received_total"),
+            counter("dragoman_udp_receive_calls_total"),
+            counter("dragoman_udp_datagrams_sent_total"),
+            counter("dragoman_udp_send_calls_total"),
+            counter("dragoman_udp_messages_sent_total"),
         ),
         worker_job_us: server_timings(&first.scrape, &last.scrape, "dragoman_media_job_seconds"),
     };

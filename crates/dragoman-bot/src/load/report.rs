@@ -137,6 +137,45 @@ pub struct SfuReport {
     /// (media waits meanwhile), in the window, µs.
     #[serde(default)]
     pub worker_job_us: Option<ServerTimings>,
+    /// Dragoman only: how many datagrams each system call and message carried in the window.
+    #[serde(default)]
+    pub batching: Option<Batching>,
+}
+
+/// How well the SFU's socket work was batched in the window, from its `dragoman_udp_*`
+/// counters. Fuller batches cost less CPU per packet; how full they get depends on how the
+/// traffic arrives, so it explains part of the spread between runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batching {
+    /// Datagrams per `recvmmsg` call that returned some.
+    pub datagrams_per_receive_call: Option<f64>,
+    /// Datagrams per `sendmmsg` call.
+    pub datagrams_per_send_call: Option<f64>,
+    /// Datagrams per message sent: above 1 when UDP GSO joined datagrams to one peer.
+    pub datagrams_per_message: Option<f64>,
+}
+
+impl Batching {
+    /// From the window's increases of the counters; a ratio is `None` when its divisor is 0 or
+    /// unknown (an older server without the counter).
+    pub fn of(
+        received: Option<u64>,
+        receive_calls: Option<u64>,
+        sent: Option<u64>,
+        send_calls: Option<u64>,
+        messages: Option<u64>,
+    ) -> Option<Batching> {
+        let ratio = |n: Option<u64>, d: Option<u64>| match (n, d) {
+            (Some(n), Some(d)) if d > 0 => Some(n as f64 / d as f64),
+            _ => None,
+        };
+        let batching = Batching {
+            datagrams_per_receive_call: ratio(received, receive_calls),
+            datagrams_per_send_call: ratio(sent, send_calls),
+            datagrams_per_message: ratio(sent, messages),
+        };
+        (batching != Batching::default()).then_some(batching)
+    }
 }
 
 /// Quantiles of a server-side timing histogram over the window (bucket-interpolated), µs.
@@ -383,6 +422,16 @@ impl LoadReport {
                 );
             }
         }
+        if let Some(b) = sfu.batching {
+            let ratio = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}"));
+            let _ = writeln!(
+                s,
+                "  SFU batching: {} datagrams per recvmmsg, {} per sendmmsg, {} per message (GSO)",
+                ratio(b.datagrams_per_receive_call),
+                ratio(b.datagrams_per_send_call),
+                ratio(b.datagrams_per_message),
+            );
+        }
         let l = &self.latency_us;
         let _ = writeln!(
             s,
@@ -482,5 +531,19 @@ mod tests {
             (200, 198, 2, 1)
         );
         assert!((d.loss_ratio - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batching_ratios_come_from_the_window_counters() {
+        let b = Batching::of(Some(100), Some(25), Some(300), Some(30), Some(200)).unwrap();
+        assert_eq!(b.datagrams_per_receive_call, Some(4.0));
+        assert_eq!(b.datagrams_per_send_call, Some(10.0));
+        assert_eq!(b.datagrams_per_message, Some(1.5));
+        // A server without the messages counter, and one that sent nothing.
+        let older = Batching::of(Some(100), Some(25), Some(300), Some(30), None).unwrap();
+        assert_eq!(older.datagrams_per_message, None);
+        let idle = Batching::of(Some(0), Some(0), Some(0), Some(0), Some(0));
+        assert_eq!(idle, None);
+        assert_eq!(Batching::of(None, None, None, None, None), None);
     }
 }
