@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Received, Sim, SourceSpec};
+use common::{Received, Sent, Sim, SourceSpec};
 use dragoman_media::{DropReason, EngineConfig};
 
 const LOSS: f64 = 0.05;
@@ -71,6 +71,8 @@ struct DownlinkRun {
     audio: Vec<Received>,
     /// Indices of the publisher's video packets from the subscriber's first one on.
     video_sent: BTreeSet<u64>,
+    /// Every video packet the publisher sent, by index.
+    video_sent_packets: Vec<Sent>,
     audio_sent: u64,
 }
 
@@ -97,11 +99,13 @@ fn downlink_loss_run(mut sim: Sim) -> DownlinkRun {
         .map(|s| s.index)
         .filter(|i| *i >= first)
         .collect();
+    let video_sent_packets = pub_client.source(publisher.video_mid).sent.clone();
     let audio_sent = pub_client.source(publisher.audio_mid).sent.len() as u64 - audio[0].index;
     DownlinkRun {
         video,
         audio,
         video_sent,
+        video_sent_packets,
         audio_sent,
     }
 }
@@ -113,6 +117,7 @@ fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
         video,
         audio,
         video_sent: expected,
+        video_sent_packets,
         audio_sent: sent,
     } = downlink_loss_run(Sim::new());
 
@@ -120,6 +125,23 @@ fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
     assert_eq!(indices(&video), expected, "video repaired");
     assert_eq!(video.len(), expected.len(), "no duplicates");
     assert_one_rewrite("video", &video);
+    // A resend is the packet as first sent: same timestamp, marker and payload type, and the
+    // mid (video keeps it, see forwarding.rs).
+    let first = &video[0];
+    for r in &video {
+        let sent = &video_sent_packets[r.index as usize];
+        assert_eq!(sent.index, r.index);
+        assert_eq!(
+            r.timestamp.wrapping_sub(sent.rtp_time as u32),
+            first
+                .timestamp
+                .wrapping_sub(video_sent_packets[first.index as usize].rtp_time as u32),
+            "{r:?}"
+        );
+        assert_eq!(r.marker, sent.marker, "{r:?}");
+        assert_eq!(r.pt, first.pt, "{r:?}");
+        assert!(r.mid_in_header, "{r:?}");
+    }
 
     let missing = sent - audio.len() as u64;
     assert!(missing >= 5, "audio is not retransmitted: {missing} lost");

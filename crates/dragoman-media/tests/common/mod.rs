@@ -140,6 +140,8 @@ pub struct Sent {
     pub frame: u64,
     /// First packet of a keyframe.
     pub keyframe: bool,
+    /// The RTP marker bit (last packet of a frame).
+    pub marker: bool,
 }
 
 /// A synthetic media source on one `mid` of a publisher client.
@@ -202,6 +204,7 @@ impl Source {
                 index,
                 frame,
                 keyframe: keyframe && part == 0,
+                marker: last,
             });
         }
     }
