@@ -1,8 +1,11 @@
+use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
 use crate::io::DATAGRAM_MAX_PACKET_SIZE;
-use crate::rtp_::SeqNo;
+use crate::packet::Vp8Patch;
+use crate::rtp_::UserExtensionValues;
+use crate::rtp_::{ExtensionValues, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc};
 
 use super::RtpPacket;
 use super::rtx_cache_buf::EvictingBuffer;
@@ -13,12 +16,15 @@ const RTX_CACHE_QUANTIZE_SLOTS: usize = DATAGRAM_MAX_PACKET_SIZE / RTX_CACHE_SIZ
 #[derive(Debug)]
 pub(crate) struct RtxCache {
     // Data, new additions here probably need to be cleared in [`clear`].
-    packet_by_seq_no: EvictingBuffer<RtpPacket>,
+    packet_by_seq_no: EvictingBuffer<CachedPacket>,
 
     // Technically we want [Option<SeqNo>; X] to indicate the absence of
     // a SeqNo. However We can half the storage space by using the sentinel
     // values SeqNo::MAX to indicate None
     seq_no_by_quantized_size: [SeqNo; RTX_CACHE_QUANTIZE_SLOTS],
+
+    /// The packet last handed out for a resend, rebuilt from its cached entry.
+    restored: RtpPacket,
 }
 
 impl RtxCache {
@@ -26,6 +32,7 @@ impl RtxCache {
         Self {
             packet_by_seq_no: EvictingBuffer::new(10, max_packet_age, max_packet_count),
             seq_no_by_quantized_size: [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS],
+            restored: RtpPacket::blank(),
         }
     }
 
@@ -33,7 +40,8 @@ impl RtxCache {
         assert!(packet.nackable);
         let seq_no = packet.seq_no;
         let quantized_size = packet.payload.len() / RTX_CACHE_SIZE_QUANTIZER;
-        self.packet_by_seq_no.push(*seq_no, now, packet);
+        self.packet_by_seq_no
+            .push(*seq_no, now, CachedPacket::from(packet));
         self.seq_no_by_quantized_size[quantized_size] = seq_no;
         self.remove_old_packets(now);
     }
@@ -42,8 +50,17 @@ impl RtxCache {
         Some(self.packet_by_seq_no.last_position()?.into())
     }
 
+    /// The cached packet `seq_no` as it was sent. Changes to it are not kept: the next call
+    /// rebuilds it from the cache.
     pub fn get_cached_packet_by_seq_no(&mut self, seq_no: SeqNo) -> Option<&mut RtpPacket> {
-        self.packet_by_seq_no.get_mut(*seq_no)
+        let cached = self.packet_by_seq_no.get(*seq_no)?;
+        cached.restore_into(&mut self.restored);
+        Some(&mut self.restored)
+    }
+
+    /// The payload size of cached packet `seq_no`, without rebuilding it.
+    pub fn cached_payload_len(&self, seq_no: SeqNo) -> Option<usize> {
+        Some(self.packet_by_seq_no.get(*seq_no)?.payload.len())
     }
 
     pub fn get_cached_packet_smaller_than(&mut self, max_size: usize) -> Option<&mut RtpPacket> {
@@ -70,7 +87,174 @@ impl RtxCache {
     pub(crate) fn clear(&mut self) {
         self.packet_by_seq_no.clear();
         self.seq_no_by_quantized_size = [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS];
+        self.restored = RtpPacket::blank();
     }
+}
+
+/// A sent packet as the RTX cache keeps it (Dragoman's change): what a resend needs, in about
+/// 140 bytes instead of a ~400-byte `RtpPacket`, most of which is its header's CSRC list and
+/// extension values that a sent packet rarely carries beyond mid and rid. Writing the whole
+/// struct into the cache's cold slot, and dropping the one it replaced, was most of the cost of
+/// caching. A packet that does carry more keeps them whole in `rare` (one allocation for it).
+#[derive(Debug)]
+struct CachedPacket {
+    seq_no: SeqNo,
+    time: MediaTime,
+    timestamp: Instant,
+    payload: Arc<[u8]>,
+    vp8_patch: Option<Vp8Patch>,
+    version: u8,
+    has_padding: bool,
+    has_extension: bool,
+    marker: bool,
+    payload_type: Pt,
+    sequence_number: u16,
+    rtp_timestamp: u32,
+    ssrc: Ssrc,
+    header_len: usize,
+    mid: Option<Mid>,
+    rid: Option<Rid>,
+    rare: Option<Box<RareHeaderParts>>,
+}
+
+/// The header parts a cached packet seldom has: CSRCs, and extension values besides mid and rid.
+#[derive(Debug)]
+struct RareHeaderParts {
+    csrc_count: usize,
+    csrc: [u32; 15],
+    ext_vals: ExtensionValues,
+}
+
+impl From<RtpPacket> for CachedPacket {
+    fn from(packet: RtpPacket) -> Self {
+        let RtpPacket {
+            seq_no,
+            time,
+            header,
+            payload,
+            vp8_patch,
+            timestamp,
+            last_sender_info: _,
+            nackable: _,
+        } = packet;
+        let RtpHeader {
+            version,
+            has_padding,
+            has_extension,
+            csrc_count,
+            marker,
+            payload_type,
+            sequence_number,
+            timestamp: rtp_timestamp,
+            ssrc,
+            csrc,
+            ext_vals,
+            header_len,
+        } = header;
+        let (mid, rid) = (ext_vals.mid, ext_vals.rid);
+        let rare = (csrc_count > 0 || csrc != [0; 15] || !only_ids(&ext_vals)).then(|| {
+            Box::new(RareHeaderParts {
+                csrc_count,
+                csrc,
+                ext_vals,
+            })
+        });
+        CachedPacket {
+            seq_no,
+            time,
+            timestamp,
+            payload,
+            vp8_patch,
+            version,
+            has_padding,
+            has_extension,
+            marker,
+            payload_type,
+            sequence_number,
+            rtp_timestamp,
+            ssrc,
+            header_len,
+            mid,
+            rid,
+            rare,
+        }
+    }
+}
+
+impl CachedPacket {
+    /// Write the packet as it was cached into `out` (a sent packet: no sender info, nackable).
+    fn restore_into(&self, out: &mut RtpPacket) {
+        out.seq_no = self.seq_no;
+        out.time = self.time;
+        out.timestamp = self.timestamp;
+        out.payload = self.payload.clone();
+        out.vp8_patch = self.vp8_patch;
+        out.last_sender_info = None;
+        out.nackable = true;
+        let (csrc_count, csrc, ext_vals) = match &self.rare {
+            Some(rare) => (rare.csrc_count, rare.csrc, rare.ext_vals.clone()),
+            None => (
+                0,
+                [0; 15],
+                ExtensionValues {
+                    mid: self.mid,
+                    rid: self.rid,
+                    ..Default::default()
+                },
+            ),
+        };
+        out.header = RtpHeader {
+            version: self.version,
+            has_padding: self.has_padding,
+            has_extension: self.has_extension,
+            csrc_count,
+            marker: self.marker,
+            payload_type: self.payload_type,
+            sequence_number: self.sequence_number,
+            timestamp: self.rtp_timestamp,
+            ssrc: self.ssrc,
+            csrc,
+            ext_vals,
+            header_len: self.header_len,
+        };
+    }
+}
+
+/// Whether the extension values hold nothing but mid and rid. Every field is named, so a new
+/// one cannot be forgotten here.
+fn only_ids(ext_vals: &ExtensionValues) -> bool {
+    let ExtensionValues {
+        audio_level,
+        voice_activity,
+        video_orientation,
+        video_content_type,
+        tx_time_offs,
+        abs_send_time,
+        abs_capture_time,
+        transport_cc,
+        play_delay_min,
+        play_delay_max,
+        video_timing,
+        rid: _,
+        rid_repair,
+        mid: _,
+        frame_mark,
+        user_values,
+    } = ext_vals;
+    audio_level.is_none()
+        && voice_activity.is_none()
+        && video_orientation.is_none()
+        && video_content_type.is_none()
+        && tx_time_offs.is_none()
+        && abs_send_time.is_none()
+        && abs_capture_time.is_none()
+        && transport_cc.is_none()
+        && play_delay_min.is_none()
+        && play_delay_max.is_none()
+        && video_timing.is_none()
+        && rid_repair.is_none()
+        && frame_mark.is_none()
+        && *user_values == UserExtensionValues::default()
 }
 
 #[cfg(test)]
