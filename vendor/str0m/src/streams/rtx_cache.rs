@@ -23,7 +23,9 @@ pub(crate) struct RtxCache {
     // values SeqNo::MAX to indicate None
     seq_no_by_quantized_size: [SeqNo; RTX_CACHE_QUANTIZE_SLOTS],
 
-    /// The packet last handed out for a resend, rebuilt from its cached entry.
+    /// The packet last handed out (for a resend, or as spurious padding), rebuilt from its
+    /// cached entry. One per cache; it holds that packet's payload until the next rebuild or
+    /// `clear`.
     restored: RtpPacket,
 }
 
@@ -91,11 +93,11 @@ impl RtxCache {
     }
 }
 
-/// A sent packet as the RTX cache keeps it (Dragoman's change): what a resend needs, in about
-/// 140 bytes instead of a ~400-byte `RtpPacket`, most of which is its header's CSRC list and
-/// extension values that a sent packet rarely carries beyond mid and rid. Writing the whole
-/// struct into the cache's cold slot, and dropping the one it replaced, was most of the cost of
-/// caching. A packet that does carry more keeps them whole in `rare` (one allocation for it).
+/// A sent packet as the RTX cache keeps it (Dragoman's change): what a resend needs, in at most
+/// 128 bytes (checked below) instead of a ~400-byte `RtpPacket`, most of which is its header's
+/// CSRC list and extension values that a sent packet rarely carries beyond mid and rid. Writing
+/// the whole struct into the cache's cold slot, and dropping the one it replaced, was most of the
+/// cost of caching. A packet that does carry more keeps them whole in `rare` (one allocation).
 #[derive(Debug)]
 struct CachedPacket {
     seq_no: SeqNo,
@@ -116,6 +118,9 @@ struct CachedPacket {
     rid: Option<Rid>,
     rare: Option<Box<RareHeaderParts>>,
 }
+
+// Two cache lines at most: the point of the compact entry.
+const _: () = assert!(std::mem::size_of::<CachedPacket>() <= 128);
 
 /// The header parts a cached packet seldom has: CSRCs, and extension values besides mid and rid.
 #[derive(Debug)]

@@ -15,7 +15,8 @@ use crate::util::already_happened;
 ///
 /// Positions and times are kept apart from the values (Dragoman's change): a push or a lookup
 /// checks a slot in a small array, not in a large cold value, which for an RTX cache of
-/// `RtpPacket`s (~400 bytes each) was one cache miss per packet sent. Slot `i` of `slots` is
+/// `RtpPacket`s (~400 bytes each, before the cache kept compact entries) was one cache miss per
+/// packet sent. Slot `i` of `slots` is
 /// `Some` exactly when value `i` of `values` is.
 #[derive(Debug)]
 pub struct EvictingBuffer<T> {
@@ -136,7 +137,7 @@ impl<T> EvictingBuffer<T> {
         }
     }
 
-    #[allow(unused)] // The RTX cache reads entries (Dragoman's change); str0m's tests use it.
+    #[allow(unused)] // Unused since the RTX cache rebuilds packets (Dragoman's change); kept as upstream has it.
     pub fn get_mut(&mut self, position: u64) -> Option<&mut T> {
         if self.is_inert() {
             return None;

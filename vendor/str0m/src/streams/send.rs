@@ -755,7 +755,8 @@ impl StreamTx {
                 // Either way, unwrapping this optional _should_ be correct.
                 let pt_rtx = param.resend().expect("PT for resend or blank");
 
-                // Clone header to not change the original (cached) header.
+                // Clone header to not change the original (cached) header. (Dragoman: a
+                // resend's packet is already a copy the cache rebuilt.)
                 let mut header = header_ref.clone();
 
                 // Update clone of header (to not change the cached value).
@@ -945,23 +946,22 @@ impl StreamTx {
         let seq_no = loop {
             let resend = self.resends.pop_front()?;
 
-            let pkt = self.rtx_cache.get_cached_packet_by_seq_no(resend.seq_no);
-
             // The seq_no could simply be too old to exist in the buffer, in which
-            // case we will not do a resend.
-            let Some(pkt) = pkt else {
-                continue;
-            };
-
-            // Cached packets must be nackable. This is ensured before adding the
-            // entry to the self.rtx_cache.
-            assert!(pkt.nackable);
-
-            break pkt.seq_no;
+            // case we will not do a resend. (Dragoman: checked without rebuilding the
+            // packet, which happens once, below.)
+            if self.rtx_cache.cached_payload_len(resend.seq_no).is_some() {
+                break resend.seq_no;
+            }
         };
 
-        // Borrow checker gymnastics.
-        let pkt = self.rtx_cache.get_cached_packet_by_seq_no(seq_no).unwrap();
+        let pkt = self
+            .rtx_cache
+            .get_cached_packet_by_seq_no(seq_no)
+            .expect("checked above");
+
+        // Cached packets must be nackable. This is ensured before adding the
+        // entry to the self.rtx_cache.
+        assert!(pkt.nackable);
 
         let len = pkt.payload.len() as u64;
         self.stats.update_packet_counts(len, true);
