@@ -959,10 +959,6 @@ impl StreamTx {
             .get_cached_packet_by_seq_no(seq_no)
             .expect("checked above");
 
-        // Cached packets must be nackable. This is ensured before adding the
-        // entry to the self.rtx_cache.
-        assert!(pkt.nackable);
-
         let len = pkt.payload.len() as u64;
         self.stats.update_packet_counts(len, true);
         if let Some(h) = &mut self.stats.bytes_retransmitted {
