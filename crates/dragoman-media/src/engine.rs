@@ -16,7 +16,7 @@ use str0m::config::CryptoProvider;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::rtp::{ExtensionValues, RtpForward, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::client_sdp::{ClientAnswer, ClientOffer};
@@ -317,7 +317,7 @@ pub struct MediaEngine {
     dirty: Vec<PeerId>,
     events: VecDeque<MediaEvent>,
     /// Transmits polled early by [`MediaEngine::handle_datagram`] (see there) and the forwards
-    /// sent at once (`Rtc::write_rtp_now`), handed out first.
+    /// sent at once (`Rtc::forward_rtp_now`), handed out first.
     transmits: VecDeque<Transmit>,
     /// Buffers the forwards write their datagrams into, handed back by [`MediaEngine::recycle`].
     datagrams: DatagramPool,
@@ -1133,12 +1133,14 @@ impl MediaEngine {
             keyframe,
         };
         // Audio carries its level on; video carries no extension values of its own (str0m adds
-        // mid and the transport ones), so its writes skip copying an empty set.
-        let audio_ext_vals = (track.kind == MediaKind::Audio).then(|| ExtensionValues {
-            audio_level: packet.header.ext_vals.audio_level,
-            voice_activity: packet.header.ext_vals.voice_activity,
-            ..ExtensionValues::default()
-        });
+        // mid and the transport ones).
+        let (audio_level, voice_activity) = match track.kind {
+            MediaKind::Audio => (
+                packet.header.ext_vals.audio_level,
+                packet.header.ext_vals.voice_activity,
+            ),
+            MediaKind::Video => (None, None),
+        };
         let mut wanted_layer = None;
         for &(subscriber, index) in &track.subscribers {
             let Some(peer) = peers.get_mut(&subscriber) else {
@@ -1165,29 +1167,27 @@ impl MediaEngine {
                     continue;
                 }
             };
-            let write = RtpWrite::new(
-                out_pt,
-                out.seq.into(),
-                out.timestamp as u32,
-                packet.timestamp,
-                packet.payload.clone(),
-            )
-            .marker(packet.header.marker)
-            .nackable(track.kind == MediaKind::Video);
-            let write = match &audio_ext_vals {
-                Some(ext_vals) => write.ext_vals(ext_vals.clone()),
-                None => write,
+            let fwd = RtpForward {
+                pt: out_pt,
+                seq_no: out.seq.into(),
+                time: out.timestamp as u32,
+                wallclock: packet.timestamp,
+                marker: packet.header.marker,
+                nackable: track.kind == MediaKind::Video,
+                audio_level,
+                voice_activity,
+                payload: &packet.payload,
             };
             // Sent at once, without the subscriber's timeout round: the steady state.
             let mut datagram = datagrams.take();
             let direct = peer
                 .rtc
-                .write_rtp_now(now, out_mid, write, &mut datagram, |t| {
+                .forward_rtp_now(now, out_mid, &fwd, &mut datagram, |t| {
                     transmits.push_back(t)
                 });
             // Left empty when taken for the transmit (then not kept), whole when unused.
             datagrams.give_back(datagram);
-            if let Err(write) = direct {
+            if direct.is_err() {
                 // Not yet possible (the stream has had no timeout yet, say): queue it in str0m,
                 // which releases a written packet only when it is handed time. So the subscriber
                 // is due now: the next `handle_timeout` hands it time, and then it is polled.
@@ -1196,7 +1196,7 @@ impl MediaEngine {
                     stats.drops.add(DropReason::NotNegotiated);
                     continue;
                 };
-                tx.write_rtp(write);
+                tx.write_rtp(queued_write(&fwd));
                 peer.next_timeout = now;
                 stats.rtp_packets_queued += 1;
             }
@@ -1333,6 +1333,27 @@ impl MediaEngine {
             .get_mut(&peer)
             .ok_or(MediaError::UnknownPeer(peer))
     }
+}
+
+/// The queued form of a forward str0m cannot send at once.
+fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
+    let write = RtpWrite::new(
+        fwd.pt,
+        fwd.seq_no,
+        fwd.time,
+        fwd.wallclock,
+        fwd.payload.clone(),
+    )
+    .marker(fwd.marker)
+    .nackable(fwd.nackable);
+    if fwd.audio_level.is_none() && fwd.voice_activity.is_none() {
+        return write;
+    }
+    write.ext_vals(ExtensionValues {
+        audio_level: fwd.audio_level,
+        voice_activity: fwd.voice_activity,
+        ..ExtensionValues::default()
+    })
 }
 
 fn kind_name(kind: MediaKind) -> &'static str {

@@ -796,7 +796,7 @@ pub mod rtp {
     };
     pub use crate::rtp_::{RtpHeader, SeqNo, Ssrc, VideoOrientation};
     pub use crate::streams::{
-        RtpPacket, RtpWrite, StreamPaused, StreamRx, StreamTx, StreamTxQueueInfo,
+        RtpForward, RtpPacket, RtpWrite, StreamPaused, StreamRx, StreamTx, StreamTxQueueInfo,
     };
 
     /// Debug output of the unencrypted RTP and RTCP packets.
@@ -1459,48 +1459,43 @@ impl Rtc {
         DirectApi::new(self)
     }
 
-    /// Write one RTP packet on the send stream of `mid` (no rid) and hand its datagram to
-    /// `out` at once, instead of waiting for the next
-    /// [`Rtc::handle_input`]`(Input::Timeout)` and [`Rtc::poll_output`] round.
+    /// Send one forwarded RTP packet on the send stream of `mid` at once: its header is
+    /// written into `datagram`, the payload encrypted after it, and the protected datagram
+    /// handed to `out`, with the RTX cache, transport-wide sequence numbers, stats and sender
+    /// reports kept as the send queue's poll keeps them. (Dragoman's addition: an SFU's hot
+    /// path. No `RtpWrite` or `RtpPacket` is built, the packet does not go through the send
+    /// queue, and the payload is not copied before encryption.)
     ///
-    /// The packet goes through the same path as one written with
-    /// [`StreamTx::write_rtp`][crate::media::StreamTx::write_rtp] and polled: header extensions,
-    /// the RTX cache, transport-wide sequence numbers, stats and SRTP. What it skips is the round
-    /// trip: the timeout that releases the send queue and the walk of ICE, DTLS and events that
-    /// `poll_output` makes before it reaches the packet, and the send queue: the packet goes from
-    /// `rtp` to the datagram and into the RTX cache. `Ok` means the packet went to `out` (or
-    /// was dropped as `poll_output` would drop it: a payload type the media lacks).
+    /// `Err(())` when that is not possible now, with nothing written: the instance is not
+    /// connected or is closing, the stream or its media does not exist, the stream has had no
+    /// timeout yet or has packets or resends waiting (sending now would overtake them),
+    /// bandwidth estimation (and so the pacer) is on, or raw packet capture is. Write the
+    /// packet with [`StreamTx::write_rtp`][crate::media::StreamTx::write_rtp] instead.
     ///
     /// The datagram is written into `datagram`, taken from there (left empty) and handed to
     /// `out` as the transmit's contents; its capacity is reused, so the contents of an earlier
-    /// transmit, once sent, save an allocation. It is left as it was when nothing goes out.
-    ///
-    /// Gives the packet back, unsent and unqueued, when this is not possible now: the instance is
-    /// closing or closed, or not connected; there is no such send stream (or its media); the stream has had no
-    /// timeout yet, or has packets or resends waiting (they go first, in the usual round); or
-    /// bandwidth estimation (and so pacing) is on. Then write it as usual.
-    ///
-    /// (Dragoman's addition to str0m 0.25.0: see vendor/str0m/DRAGOMAN.md.)
-    pub fn write_rtp_now(
+    /// transmit, once sent, save an allocation. `Ok` with nothing handed out means str0m
+    /// dropped the packet, as `poll_output` would (a payload type the media lacks).
+    pub fn forward_rtp_now(
         &mut self,
         now: Instant,
         mid: Mid,
-        rtp: streams::RtpWrite,
+        fwd: &streams::RtpForward<'_>,
         datagram: &mut Vec<u8>,
         mut out: impl FnMut(net::Transmit),
-    ) -> Result<(), streams::RtpWrite> {
+    ) -> Result<(), ()> {
         let Some(send) = &self.send_addr else {
-            return Err(rtp);
+            return Err(());
         };
         if self.state != RtcState::Alive {
-            return Err(rtp);
+            return Err(());
         }
         let (proto, source, destination) = (send.proto, send.source, send.destination);
-        // The send queue and the stats must not see time go backwards.
+        // The stats must not see time go backwards.
         let now = now.max(self.last_now);
         let peer_bytes_tx = &mut self.peer_bytes_tx;
         self.session
-            .write_rtp_now(now, mid, rtp, datagram, &mut |contents| {
+            .forward_rtp_now(now, mid, fwd, datagram, &mut |contents| {
                 *peer_bytes_tx += contents.len() as u64;
                 out(net::Transmit {
                     proto,

@@ -38,7 +38,7 @@ use crate::rtp_::{RtpHeader, SessionId, TwccClusterId, TwccPacketId, extend_u16}
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
-use crate::streams::{RtpPacket, RtpWrite, StreamTimeoutConfig, Streams};
+use crate::streams::{RtpForward, RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
 use crate::{RtcConfig, RtcError};
@@ -1234,60 +1234,83 @@ impl Session {
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
         let (midrid, cluster_id) = self.pacer.poll_queue()?;
         let mut datagram = Vec::new();
-        self.poll_packet_from(now, midrid, cluster_id, &mut None, &mut datagram)?;
+        self.poll_packet_from(now, midrid, cluster_id, &mut datagram)?;
         Some(datagram.into())
     }
 
-    /// Write one RTP packet on the send stream of `mid` and poll it out at once, into
-    /// `datagram` (see `Rtc::write_rtp_now`). Gives the packet back when that is not possible
-    /// now.
-    pub(crate) fn write_rtp_now(
+    /// Send one forwarded RTP packet on the send stream of `mid` at once, into `datagram`
+    /// (see `Rtc::forward_rtp_now`). `Err(())` when that is not possible now, nothing written.
+    pub(crate) fn forward_rtp_now(
         &mut self,
         now: Instant,
         mid: Mid,
-        rtp: RtpWrite,
+        fwd: &RtpForward<'_>,
         datagram: &mut Vec<u8>,
         out: &mut impl FnMut(DatagramSend),
-    ) -> Result<(), RtpWrite> {
+    ) -> Result<(), ()> {
         // With bandwidth estimation the pacer decides when a packet goes: never bypass it. A
-        // closing session sends no more RTP.
-        if self.srtp_tx.is_none() || self.bwe.is_some() || self.rtp_closing {
-            return Err(rtp);
+        // closing session sends no more RTP. Raw packet capture (debugging) takes the usual way.
+        if self.bwe.is_some() || self.rtp_closing || self.raw_packets.is_some() {
+            return Err(());
         }
+        let Some(srtp_tx) = self.srtp_tx.as_mut() else {
+            return Err(());
+        };
         let midrid = MidRid(mid, None);
         let Some(stream) = self.streams.stream_tx_by_midrid(midrid) else {
-            return Err(rtp);
+            return Err(());
         };
-        // Only when nothing waits on the stream, so the one poll below yields this packet.
+        // Only when nothing waits on the stream, so that order is kept.
         if !stream.ready_for_direct_send() {
-            return Err(rtp);
+            return Err(());
         }
-        let mut direct = Some(rtp);
-        let sent = self
-            .poll_packet_from(now, midrid, None, &mut direct, datagram)
-            .is_some();
-        // Not taken: the stream's media is gone, so nothing was written. Give it back.
-        if let Some(rtp) = direct {
-            return Err(rtp);
+        let Some(media) = self.medias.iter().find(|m| m.mid() == mid) else {
+            return Err(());
+        };
+        let exts = media.remote_extmap();
+        // TWCC might not be enabled for this m-line (see `poll_packet_from`).
+        let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
+        let twcc_seq = self.twcc;
+        let twcc = twcc_enabled.then_some(&mut self.twcc);
+        // Not sent only when str0m drops the packet, as its own poll would (a payload type
+        // the media does not have).
+        let Some(receipt) = stream.forward_now(now, fwd, exts, twcc, &self.codec_config, datagram)
+        else {
+            return Ok(());
+        };
+        let ForwardReceipt {
+            ssrc,
+            sequence_number,
+            header_len,
+            payload_size,
+        } = receipt;
+        self.pacer.register_send(now, payload_size.into(), midrid);
+        srtp_tx.protect_rtp_forward(
+            datagram,
+            header_len,
+            fwd.payload,
+            ssrc,
+            sequence_number,
+            *fwd.seq_no,
+        );
+        if twcc_enabled {
+            self.twcc_tx_register
+                .register_seq(TwccPacketId::new(twcc_seq), now, payload_size);
         }
-        // Not sent only when str0m drops the packet, as its own poll would (a payload type the
-        // media does not have).
-        if sent {
-            out(std::mem::take(datagram).into());
+        if !ssrc.is_probe() {
+            self.media_bytes_tx += payload_size as u64;
         }
+        out(std::mem::take(datagram).into());
         Ok(())
     }
 
-    /// Poll the next packet of the stream `midrid`, or send `direct` on it instead (see
-    /// `StreamTx::poll_packet_now`), and protect it into `datagram`. `None` when there is none
-    /// (or it was dropped), `datagram` then untouched. `direct` is taken once the stream and its
-    /// media are found, and left when they are not.
+    /// Poll the next packet of the stream `midrid` and protect it into `datagram`. `None` when
+    /// there is none (or it was dropped), `datagram` then untouched.
     fn poll_packet_from(
         &mut self,
         now: Instant,
         midrid: MidRid,
         cluster_id: Option<TwccClusterId>,
-        direct: &mut Option<RtpWrite>,
         datagram: &mut Vec<u8>,
     ) -> Option<()> {
         let srtp_tx = self.srtp_tx.as_mut()?;
@@ -1307,10 +1330,7 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc = twcc_enabled.then_some(&mut self.twcc);
 
-        let receipt = match direct.take() {
-            Some(rtp) => stream.poll_packet_now(now, rtp, exts, twcc, params, buf)?,
-            None => stream.poll_packet(now, exts, twcc, params, buf)?,
-        };
+        let receipt = stream.poll_packet(now, exts, twcc, params, buf)?;
 
         let PacketReceipt {
             header,
@@ -1608,6 +1628,14 @@ impl Session {
     pub fn is_connected(&self) -> bool {
         self.srtp_rx.is_some() && self.srtp_tx.is_some()
     }
+}
+
+/// What `StreamTx::forward_now` wrote: enough to protect the datagram and account for it.
+pub struct ForwardReceipt {
+    pub ssrc: Ssrc,
+    pub sequence_number: u16,
+    pub header_len: usize,
+    pub payload_size: usize,
 }
 
 pub struct PacketReceipt {

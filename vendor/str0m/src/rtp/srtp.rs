@@ -8,6 +8,7 @@ use crate::crypto::{AeadAes128GcmCipher, AeadAes256GcmCipher};
 use crate::crypto::{CryptoProvider, Sha1HmacProvider, SrtpProvider};
 use crate::io::DATAGRAM_MAX_PACKET_SIZE;
 
+use super::Ssrc;
 use super::header::RtpHeader;
 
 // Common among various profiles(defined in RFC3711 Section 4.3)
@@ -358,6 +359,54 @@ impl SrtpContext {
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(aad);
+            }
+        }
+    }
+
+    /// Protect a packet whose header is already in `datagram[..header_len]`, taking the
+    /// payload from `payload`: it is encrypted straight into `datagram` after the header, so
+    /// it is copied once (the copy the cipher makes anyway). `datagram` ends as the SRTP
+    /// packet. (Dragoman's addition, for `StreamTx::forward_now`.)
+    pub fn protect_rtp_forward(
+        &mut self,
+        datagram: &mut Vec<u8>,
+        header_len: usize,
+        payload: &[u8],
+        ssrc: Ssrc,
+        sequence_number: u16,
+        srtp_index: u64, // same as ext_seq
+    ) {
+        let hlen = header_len;
+        let plain_len = hlen + payload.len();
+        match &mut self.rtp {
+            Derived::Aes128CmSha1_80 { key, salt, enc, .. } => {
+                let iv = Aes128CmSha1_80::rtp_iv(*salt, *ssrc, srtp_index);
+                // The cipher's output is sized with CTR padding, as in `protect_rtp_into`.
+                let padding_needed =
+                    CTR_BUFFER_PADDING.saturating_sub(Aes128CmSha1_80::HMAC_TAG_LEN);
+                datagram.resize(
+                    plain_len + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed,
+                    0,
+                );
+                enc.encrypt(&iv, payload, &mut datagram[hlen..])
+                    .expect("rtp encrypt");
+                let sha1_hmac = |k: &[u8], p: &[&[u8]]| self.sha1_hmac_provider.sha1_hmac(k, p);
+                Aes128CmSha1_80::rtp_hmac(sha1_hmac, key, datagram, srtp_index, plain_len);
+                datagram.truncate(plain_len + Aes128CmSha1_80::HMAC_TAG_LEN);
+            }
+            Derived::AeadAes128Gcm { salt, enc, .. } => {
+                let roc = (srtp_index >> 16) as u32;
+                let iv = AeadAes128Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
+                datagram.resize(plain_len + AeadAes128Gcm::TAG_LEN, 0);
+                let (aad, body) = datagram.split_at_mut(hlen);
+                enc.encrypt(&iv, aad, payload, body).expect("rtp encrypt");
+            }
+            Derived::AeadAes256Gcm { salt, enc, .. } => {
+                let roc = (srtp_index >> 16) as u32;
+                let iv = AeadAes256Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
+                datagram.resize(plain_len + AeadAes256Gcm::TAG_LEN, 0);
+                let (aad, body) = datagram.split_at_mut(hlen);
+                enc.encrypt(&iv, aad, payload, body).expect("rtp encrypt");
             }
         }
     }

@@ -48,6 +48,23 @@ impl RtxCache {
         self.remove_old_packets(now);
     }
 
+    /// Cache a packet sent by `StreamTx::forward_now`, from the header it was written with
+    /// (the transport extension values, set per send, are not kept: a resend sets its own).
+    pub fn cache_forwarded(
+        &mut self,
+        seq_no: SeqNo,
+        time: MediaTime,
+        header: &RtpHeader,
+        payload: Arc<[u8]>,
+        now: Instant,
+    ) {
+        let quantized_size = payload.len() / RTX_CACHE_SIZE_QUANTIZER;
+        let packet = CachedPacket::forwarded(seq_no, time, now, header, payload);
+        self.packet_by_seq_no.push(*seq_no, now, packet);
+        self.seq_no_by_quantized_size[quantized_size] = seq_no;
+        self.remove_old_packets(now);
+    }
+
     pub fn last_cached_seq_no(&self) -> Option<SeqNo> {
         Some(self.packet_by_seq_no.last_position()?.into())
     }
@@ -187,6 +204,54 @@ impl From<RtpPacket> for CachedPacket {
 }
 
 impl CachedPacket {
+    /// The entry of a forwarded packet: as `From<RtpPacket>` would make it from the packet
+    /// `poll_packet_inner` caches, whose header has what `header` has but the transport
+    /// extension values.
+    fn forwarded(
+        seq_no: SeqNo,
+        time: MediaTime,
+        timestamp: Instant,
+        header: &RtpHeader,
+        payload: Arc<[u8]>,
+    ) -> Self {
+        let mut ext_vals = None;
+        let with_transport = &header.ext_vals;
+        let rare_values = with_transport.audio_level.is_some()
+            || with_transport.voice_activity.is_some()
+            || header.csrc_count > 0;
+        if rare_values {
+            let mut values = header.ext_vals.clone();
+            values.abs_send_time = None;
+            values.transport_cc = None;
+            ext_vals = Some(values);
+        }
+        CachedPacket {
+            seq_no,
+            time,
+            timestamp,
+            payload,
+            vp8_patch: None,
+            version: header.version,
+            has_padding: header.has_padding,
+            has_extension: header.has_extension,
+            marker: header.marker,
+            payload_type: header.payload_type,
+            sequence_number: header.sequence_number,
+            rtp_timestamp: header.timestamp,
+            ssrc: header.ssrc,
+            header_len: header.header_len,
+            mid: header.ext_vals.mid,
+            rid: header.ext_vals.rid,
+            rare: ext_vals.map(|ext_vals| {
+                Box::new(RareHeaderParts {
+                    csrc_count: header.csrc_count,
+                    csrc: header.csrc,
+                    ext_vals,
+                })
+            }),
+        }
+    }
+
     /// Write the packet as it was cached into `out` (a sent packet: no sender info, nackable).
     fn restore_into(&self, out: &mut RtpPacket) {
         out.seq_no = self.seq_no;

@@ -21,7 +21,7 @@ use crate::rtp_::{MAX_BLANK_PADDING_PAYLOAD_SIZE, Sdes, SdesType};
 use crate::rtp_::{MediaTime, Mid, NackEntry, ReportList, Rtcp, RtpHeader};
 use crate::rtp_::{Pt, Rid, RtcpFb, SenderInfo, SenderReport, Ssrc};
 use crate::rtp_::{SRTP_BLOCK_SIZE, SeqNo};
-use crate::session::PacketReceipt;
+use crate::session::{ForwardReceipt, PacketReceipt};
 use crate::stats::StatsSnapshot;
 use crate::util::value_history::ValueHistory;
 use crate::util::{InstantExt, already_happened, not_happening};
@@ -179,6 +179,34 @@ pub struct StreamTx {
 
     /// MTU warn threshold; used to cap spurious-padding RTX cache lookups.
     mtu_warn: usize,
+}
+
+/// One forwarded RTP packet for [`Rtc::forward_rtp_now`][crate::Rtc::forward_rtp_now]: the
+/// fields an SFU sets on each copy, and the payload it shares. (Dragoman's addition.)
+///
+/// About 80 bytes where an [`RtpWrite`] is ~320: a forward builds one per subscriber, and the
+/// send writes it straight into the datagram (no `RtpPacket`, no copy of the payload before
+/// encryption).
+#[derive(Debug, Clone, Copy)]
+pub struct RtpForward<'a> {
+    /// Payload type, declared in the media of the stream written to.
+    pub pt: Pt,
+    /// Extended sequence number (as for [`RtpWrite::new`]).
+    pub seq_no: SeqNo,
+    /// RTP time in the media's clock rate.
+    pub time: u32,
+    /// Real world time that corresponds to `time` (as for [`RtpWrite::new`]).
+    pub wallclock: Instant,
+    /// The RTP marker bit.
+    pub marker: bool,
+    /// Whether the packet may answer incoming NACKs (kept in the RTX cache).
+    pub nackable: bool,
+    /// The audio level header extension value, when the media has the extension.
+    pub audio_level: Option<i8>,
+    /// The voice activity flag that goes with `audio_level`.
+    pub voice_activity: Option<bool>,
+    /// The RTP payload, without header.
+    pub payload: &'a Arc<[u8]>,
 }
 
 /// RTP packet data to enqueue on a direct RTP send stream.
@@ -497,12 +525,6 @@ impl StreamTx {
     ///
     /// The write command carries the RTP payload and optional RTP metadata.
     pub fn write_rtp(&mut self, rtp: RtpWrite) {
-        let packet = self.packet_of(rtp);
-        self.send_queue.push(packet);
-    }
-
-    /// The packet of a write, as `write_rtp` queues it.
-    fn packet_of(&mut self, rtp: RtpWrite) -> RtpPacket {
         let RtpWrite {
             pt,
             seq_no,
@@ -544,7 +566,7 @@ impl StreamTx {
             ..Default::default()
         };
 
-        RtpPacket {
+        let packet = RtpPacket {
             seq_no,
             time: media_time,
             header,
@@ -562,28 +584,33 @@ impl StreamTx {
 
             // This is only relevant for incoming RTP packets.
             last_sender_info: None,
-        }
+        };
+
+        self.send_queue.push(packet);
     }
 
-    /// Whether a packet may be written and polled at once (`Session::write_rtp_now`) so that
-    /// the poll yields that packet: the stream has had its first timeout (which sets its kind),
-    /// and nothing waits before it (queued packets or resends).
+    /// Whether a packet may be sent at once (`Session::forward_rtp_now`) without overtaking
+    /// anything: the stream has had its first timeout (which sets its kind), and nothing waits
+    /// before it (queued packets or resends).
     pub(crate) fn ready_for_direct_send(&self) -> bool {
         self.kind.is_some() && self.send_queue.is_empty() && self.resends.is_empty()
     }
 
-    /// Poll `rtp` out at once (`Session::write_rtp_now`), as `poll_packet` would once the
-    /// packet reached the head of the send queue, without going through the queue: that saves
-    /// moving the ~400-byte packet in and out of it. Only when `ready_for_direct_send`.
-    pub(crate) fn poll_packet_now(
+    /// Send `fwd` at once (`Session::forward_rtp_now`): the header goes straight into
+    /// `datagram`, the packet into the RTX cache and the stats, as `poll_packet` would do once
+    /// the same packet reached the head of the send queue. The payload is not copied here:
+    /// SRTP protect encrypts it from `fwd.payload` into the datagram after the header. Only
+    /// when `ready_for_direct_send`. `None` when the media has no such payload type (the
+    /// packet is dropped, as `poll_packet` drops it).
+    pub(crate) fn forward_now(
         &mut self,
         now: Instant,
-        rtp: RtpWrite,
+        fwd: &RtpForward<'_>,
         exts: &ExtensionMap,
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
-        buf: &mut Vec<u8>,
-    ) -> Option<PacketReceipt> {
+        datagram: &mut Vec<u8>,
+    ) -> Option<ForwardReceipt> {
         debug_assert!(self.ready_for_direct_send());
         if self.rtx_ratio_cap.is_some() {
             // The queued path does this in `poll_packet_resend` on every poll: it trims the send
@@ -591,15 +618,78 @@ impl StreamTx {
             // entry per packet for as long as no NACK makes a queued poll happen.
             self.rtx_ratio_downsampled(now);
         }
-        let mut packet = self.packet_of(rtp);
-        // Queued and sent at the same instant: the queue's time statistics do not change.
-        packet.timestamp = now;
-        let receipt = self.poll_packet_inner(now, Some(&mut packet), exts, twcc, params, buf)?;
-        self.send_queue.note_emitted(now);
-        if packet.nackable {
-            self.rtx_cache.cache_sent_packet(packet, now);
+        let pt = fwd.pt;
+        let Some(param) = params.iter().find(|p| p.pt() == pt || p.red() == Some(pt)) else {
+            warn!("Media is missing PT ({}) used in RTP packet", pt);
+            return None;
+        };
+        if self.rtp_and_wallclock.is_none() && fwd.seq_no.roc() > 0 {
+            warn!(
+                "First SeqNo has non-zero ROC ({}), which needs out-of-band signalling \
+                to remote peer",
+                fwd.seq_no.roc()
+            );
         }
-        Some(receipt)
+        self.rtp_and_wallclock = Some((fwd.time, fwd.wallclock));
+        self.stats.count_regular_sent(now, fwd.payload.len() as u64);
+
+        // As `poll_packet` decides for a regular packet: a RED-wrapped packet, or one on
+        // a PT without RTX, is not nackable.
+        let is_red_packet = param.red() == Some(pt);
+        let rtx_possible = param.resend().is_some() && !is_red_packet;
+        if rtx_possible {
+            self.pt_for_padding = Some(pt);
+        }
+        let clock_rate = param.spec().rtp_clock_rate();
+        self.clock_rate = Some(clock_rate);
+
+        // mid and rid until the receiver has reported on the SSRC (see `poll_packet`).
+        let (mid, rid) = if self.remote_acked_ssrc {
+            (None, None)
+        } else {
+            (Some(self.midrid.mid()), self.midrid.rid())
+        };
+        let mut header = RtpHeader {
+            sequence_number: *fwd.seq_no as u16,
+            marker: fwd.marker,
+            payload_type: pt,
+            timestamp: fwd.time,
+            ssrc: self.ssrc,
+            ext_vals: ExtensionValues {
+                mid,
+                rid,
+                audio_level: fwd.audio_level,
+                voice_activity: fwd.voice_activity,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if exts.id_of(Extension::AbsoluteSendTime).is_some() {
+            header.ext_vals.abs_send_time = Some(now);
+        }
+        if let Some(twcc) = twcc {
+            header.ext_vals.transport_cc = Some(*twcc as u16);
+            *twcc += 1;
+        }
+        datagram.resize(DATAGRAM_MAX_PACKET_SIZE, 0);
+        let header_len = header.write_to(datagram, exts);
+        assert!(header_len % 4 == 0, "RTP header must be multiple of 4");
+        header.header_len = header_len;
+
+        self.last_sent_seq_no = fwd.seq_no;
+        self.last_used = now;
+        self.send_queue.note_emitted(now);
+        if fwd.nackable && rtx_possible {
+            let time = MediaTime::new(fwd.time as u64, clock_rate);
+            self.rtx_cache
+                .cache_forwarded(fwd.seq_no, time, &header, fwd.payload.clone(), now);
+        }
+        Some(ForwardReceipt {
+            ssrc: self.ssrc,
+            sequence_number: header.sequence_number,
+            header_len,
+            payload_size: fwd.payload.len(),
+        })
     }
 
     fn padding_enabled(&self) -> bool {
@@ -609,20 +699,6 @@ impl StreamTx {
     pub(crate) fn poll_packet(
         &mut self,
         now: Instant,
-        exts: &ExtensionMap,
-        twcc: Option<&mut u64>,
-        params: &[PayloadParams],
-        buf: &mut Vec<u8>,
-    ) -> Option<PacketReceipt> {
-        self.poll_packet_inner(now, None, exts, twcc, params, buf)
-    }
-
-    /// `poll_packet`, or with `direct` the send of that packet instead of the next one due (the
-    /// caller caches it for resends: it is not in the send queue).
-    fn poll_packet_inner(
-        &mut self,
-        now: Instant,
-        direct: Option<&mut RtpPacket>,
         exts: &ExtensionMap,
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
@@ -638,17 +714,7 @@ impl StreamTx {
         let remote_acked_ssrc = self.remote_acked_ssrc;
         let remote_acked_rtx_ssrc = self.remote_acked_rtx_ssrc;
 
-        let is_direct = direct.is_some();
-        let (next, is_padding) = if let Some(pkt) = direct {
-            self.stats.count_regular_sent(now, pkt.payload.len() as u64);
-            let seq_no = pkt.seq_no;
-            let next = NextPacket {
-                kind: NextPacketKind::Regular,
-                seq_no,
-                pkt,
-            };
-            (next, false)
-        } else if let Some(next) = self.poll_packet_resend(now) {
+        let (next, is_padding) = if let Some(next) = self.poll_packet_resend(now) {
             (next, false)
         } else if let Some(next) = self.poll_packet_regular(now) {
             (next, false)
@@ -657,7 +723,7 @@ impl StreamTx {
             (next, true)
         };
 
-        let pop_send_queue = next.kind == NextPacketKind::Regular && !is_direct;
+        let pop_send_queue = next.kind == NextPacketKind::Regular;
 
         // Need the header for the receipt and modifications
         // TODO: Can we remove this?

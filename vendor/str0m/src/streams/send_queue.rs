@@ -78,7 +78,7 @@ impl SendQueue {
         Some(packet)
     }
 
-    /// A packet went out without being queued (`StreamTx::poll_packet_now`). (Dragoman's
+    /// A packet went out without being queued (`StreamTx::forward_now`). (Dragoman's
     /// addition.)
     pub fn note_emitted(&mut self, now: Instant) {
         self.last_emitted = Some(now);
