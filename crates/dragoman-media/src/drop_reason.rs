@@ -25,11 +25,14 @@ pub enum DropReason {
     UnknownSource,
     /// A datagram that is neither STUN, DTLS nor SRTP, or that the peer's stack refused.
     Malformed,
+    /// A payload too long to forward within str0m's largest datagram once the subscriber's
+    /// header and the SRTP tag are added (no browser sends one; see `MAX_FORWARDED_PAYLOAD`).
+    Oversize,
 }
 
 impl DropReason {
     /// Every reason, for metrics that pre-register one series per reason.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::UnknownStream,
         DropReason::Unpublished,
         DropReason::UnknownPayloadType,
@@ -41,6 +44,7 @@ impl DropReason {
         DropReason::BeforeSwitchPoint,
         DropReason::UnknownSource,
         DropReason::Malformed,
+        DropReason::Oversize,
     ];
 
     /// A stable snake_case name for logs and metric labels.
@@ -57,6 +61,7 @@ impl DropReason {
             DropReason::BeforeSwitchPoint => "before_switch_point",
             DropReason::UnknownSource => "unknown_source",
             DropReason::Malformed => "malformed",
+            DropReason::Oversize => "oversize",
         }
     }
 

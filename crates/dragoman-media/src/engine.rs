@@ -34,6 +34,12 @@ const LAYER_REFRESH: Duration = Duration::from_millis(250);
 /// A simulcast layer with no packet for this long counts as gone.
 const LAYER_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// Longest RTP payload forwarded. str0m writes a packet into a datagram of at most 2000 bytes and
+/// keys its resend cache by payload size below that, and panics past them; a publisher's datagram
+/// can be longer (the sockets read up to 2048). 1800 leaves room for any forwarded header, a
+/// resend's extra two bytes and the SRTP tag; browsers send at most ~1200.
+pub const MAX_FORWARDED_PAYLOAD: usize = 1800;
+
 /// What [`MediaEngine::remove_peer`] took out.
 #[derive(Debug, Default)]
 pub struct RemovedPeer {
@@ -1075,6 +1081,10 @@ impl MediaEngine {
             datagrams,
             ..
         } = self;
+        if packet.payload.len() > MAX_FORWARDED_PAYLOAD {
+            stats.drops.add(DropReason::Oversize);
+            return;
+        }
         let Some(source) = peers.get_mut(&publisher) else {
             return;
         };

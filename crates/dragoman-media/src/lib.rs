@@ -24,9 +24,9 @@ mod transport;
 pub use client_sdp::{ClientAnswer, ClientOffer};
 pub use drop_reason::{DropCounts, DropReason};
 pub use engine::{
-    DEFAULT_RESEND_WINDOW, EngineConfig, EngineCounts, EngineOutput, MediaEngine, MediaEvent,
-    MediaStats, PeerHealth, RemovedPeer, SubscribeOutcome, SubscriberOffer, TrackActivity,
-    TrackLabel, TransportRole,
+    DEFAULT_RESEND_WINDOW, EngineConfig, EngineCounts, EngineOutput, MAX_FORWARDED_PAYLOAD,
+    MediaEngine, MediaEvent, MediaStats, PeerHealth, RemovedPeer, SubscribeOutcome,
+    SubscriberOffer, TrackActivity, TrackLabel, TransportRole,
 };
 pub use error::MediaError;
 pub use forwarder::{Decision, Forwarder, IncomingPacket, StartPolicy};

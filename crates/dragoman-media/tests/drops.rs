@@ -6,6 +6,7 @@
 //! - `UnknownSource`: a datagram from an address no peer knows.
 //! - `Malformed`: bytes that are neither STUN, DTLS nor RTP/RTCP.
 //! - `Unpublished`: media on a negotiated `mid` that is not (or no longer) a published track.
+//! - `Oversize`: a payload longer than the engine forwards (str0m would panic on some).
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::{KeyframePolicy, Sim, SourceSpec};
-use dragoman_media::{DropReason, MediaKind};
+use dragoman_media::{DropReason, MAX_FORWARDED_PAYLOAD, MediaKind};
 
 #[test]
 fn media_before_the_subscribers_answer_or_connection_is_not_negotiated() {
@@ -228,4 +229,41 @@ fn stun_binding_request(username: &str) -> Vec<u8> {
     let length = (bytes.len() - 20) as u16;
     bytes[2..4].copy_from_slice(&length.to_be_bytes());
     bytes
+}
+
+#[test]
+fn a_payload_longer_than_the_engine_forwards_is_dropped_and_the_rest_flows() {
+    let mut sim = Sim::new();
+    let publisher = sim.av_publisher(
+        "publisher",
+        SourceSpec::audio(),
+        SourceSpec::video().payload_len(MAX_FORWARDED_PAYLOAD + 1),
+    );
+    let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio, publisher.video]);
+    let dropped = sim.drops(DropReason::Oversize);
+    sim.run_for(Duration::from_secs(1));
+    let sub = sim.client(subscriber);
+    assert!(
+        sub.received_for(publisher.video).is_empty(),
+        "no oversize video forwarded"
+    );
+    assert!(sub.received_for(publisher.audio).len() >= 45, "audio flows");
+    // Two video packets per frame at 25 fps.
+    assert!(sim.drops(DropReason::Oversize) - dropped >= 45);
+    assert_eq!(sim.drops(DropReason::Malformed), 0);
+}
+
+#[test]
+fn a_payload_of_the_longest_forwarded_length_goes_through() {
+    let mut sim = Sim::new();
+    let publisher = sim.av_publisher(
+        "publisher",
+        SourceSpec::audio(),
+        SourceSpec::video().payload_len(MAX_FORWARDED_PAYLOAD),
+    );
+    let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio, publisher.video]);
+    sim.run_for(Duration::from_secs(1));
+    let video = sim.client(subscriber).received_for(publisher.video);
+    assert!(video.len() >= 45, "{}", video.len());
+    assert_eq!(sim.drops(DropReason::Oversize), 0);
 }

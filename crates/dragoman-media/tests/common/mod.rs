@@ -76,6 +76,8 @@ pub struct SourceSpec {
     pub frame_interval: Duration,
     pub packets_per_frame: usize,
     pub keyframes: KeyframePolicy,
+    /// Bytes of each packet's payload (at least the tags' length).
+    pub payload_len: usize,
 }
 
 impl SourceSpec {
@@ -91,6 +93,7 @@ impl SourceSpec {
                 every: None,
                 on_request: false,
             },
+            payload_len: PAYLOAD_LEN,
         }
     }
 
@@ -106,6 +109,7 @@ impl SourceSpec {
                 every: None,
                 on_request: true,
             },
+            payload_len: PAYLOAD_LEN,
         }
     }
 
@@ -126,6 +130,11 @@ impl SourceSpec {
 
     pub fn keyframes(mut self, keyframes: KeyframePolicy) -> Self {
         self.keyframes = keyframes;
+        self
+    }
+
+    pub fn payload_len(mut self, len: usize) -> Self {
+        self.payload_len = len.max(PAYLOAD_LEN);
         self
     }
 }
@@ -185,7 +194,8 @@ impl Source {
             let index = self.next_index;
             self.next_index += 1;
             let seq = self.spec.first_seq + index;
-            let payload = make_payload(self.kind, self.id, index, frame, part == 0, keyframe);
+            let mut payload = make_payload(self.kind, self.id, index, frame, part == 0, keyframe);
+            payload.resize(self.spec.payload_len, 0);
             let last = part + 1 == self.spec.packets_per_frame;
             let mut ext_vals = ExtensionValues::default();
             if self.kind == MediaKind::Audio {

@@ -205,7 +205,7 @@ impl From<RtpPacket> for CachedPacket {
 
 impl CachedPacket {
     /// The entry of a forwarded packet: as `From<RtpPacket>` would make it from the packet
-    /// `poll_packet_inner` caches, whose header has what `header` has but the transport
+    /// `poll_packet` caches, whose header has what `header` has but the transport
     /// extension values.
     fn forwarded(
         seq_no: SeqNo,

@@ -181,6 +181,11 @@ pub struct StreamTx {
     mtu_warn: usize,
 }
 
+/// Room `StreamTx::forward_now` makes for a forwarded packet's RTP header: 12 bytes, no CSRCs,
+/// and at most mid and rid (16 bytes each), abs-send-time, transport-cc, audio level and voice
+/// activity in extensions of either form, well under this.
+const FORWARD_HEADER_ROOM: usize = 256;
+
 /// One forwarded RTP packet for [`Rtc::forward_rtp_now`][crate::Rtc::forward_rtp_now]: the
 /// fields an SFU sets on each copy, and the payload it shares. (Dragoman's addition.)
 ///
@@ -618,11 +623,8 @@ impl StreamTx {
             // entry per packet for as long as no NACK makes a queued poll happen.
             self.rtx_ratio_downsampled(now);
         }
-        let pt = fwd.pt;
-        let Some(param) = params.iter().find(|p| p.pt() == pt || p.red() == Some(pt)) else {
-            warn!("Media is missing PT ({}) used in RTP packet", pt);
-            return None;
-        };
+        // As `write_rtp` and `poll_packet` do, in their order: the write's time and the sent
+        // count come before the payload type check (a packet dropped there still counts).
         if self.rtp_and_wallclock.is_none() && fwd.seq_no.roc() > 0 {
             warn!(
                 "First SeqNo has non-zero ROC ({}), which needs out-of-band signalling \
@@ -632,6 +634,11 @@ impl StreamTx {
         }
         self.rtp_and_wallclock = Some((fwd.time, fwd.wallclock));
         self.stats.count_regular_sent(now, fwd.payload.len() as u64);
+        let pt = fwd.pt;
+        let Some(param) = params.iter().find(|p| p.pt() == pt || p.red() == Some(pt)) else {
+            warn!("Media is missing PT ({}) used in RTP packet", pt);
+            return None;
+        };
 
         // As `poll_packet` decides for a regular packet: a RED-wrapped packet, or one on
         // a PT without RTX, is not nackable.
@@ -671,7 +678,11 @@ impl StreamTx {
             header.ext_vals.transport_cc = Some(*twcc as u16);
             *twcc += 1;
         }
-        datagram.resize(DATAGRAM_MAX_PACKET_SIZE, 0);
+        // Room for the header only; protect sizes the datagram to the packet. A reused buffer
+        // keeps its length (no zero fill), a new one stays within its capacity.
+        if datagram.len() < FORWARD_HEADER_ROOM {
+            datagram.resize(FORWARD_HEADER_ROOM, 0);
+        }
         let header_len = header.write_to(datagram, exts);
         assert!(header_len % 4 == 0, "RTP header must be multiple of 4");
         header.header_len = header_len;
