@@ -1347,7 +1347,7 @@ impl MediaEngine {
 
 /// The queued form of a forward str0m cannot send at once.
 fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
-    let write = RtpWrite::new(
+    RtpWrite::new(
         fwd.pt,
         fwd.seq_no,
         fwd.time,
@@ -1355,11 +1355,8 @@ fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
         fwd.payload.clone(),
     )
     .marker(fwd.marker)
-    .nackable(fwd.nackable);
-    if fwd.audio_level.is_none() && fwd.voice_activity.is_none() {
-        return write;
-    }
-    write.ext_vals(ExtensionValues {
+    .nackable(fwd.nackable)
+    .ext_vals(ExtensionValues {
         audio_level: fwd.audio_level,
         voice_activity: fwd.voice_activity,
         ..ExtensionValues::default()

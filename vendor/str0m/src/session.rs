@@ -1272,25 +1272,22 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc_seq = self.twcc;
         let twcc = twcc_enabled.then_some(&mut self.twcc);
+        let ssrc = stream.ssrc();
         // Not sent only when str0m drops the packet, as its own poll would (a payload type
         // the media does not have).
-        let Some(receipt) = stream.forward_now(now, fwd, exts, twcc, &self.codec_config, datagram)
+        let Some(header_len) =
+            stream.forward_now(now, fwd, exts, twcc, &self.codec_config, datagram)
         else {
             return Ok(());
         };
-        let ForwardReceipt {
-            ssrc,
-            sequence_number,
-            header_len,
-            payload_size,
-        } = receipt;
+        let payload_size = fwd.payload.len();
         self.pacer.register_send(now, payload_size.into(), midrid);
         srtp_tx.protect_rtp_forward(
             datagram,
             header_len,
             fwd.payload,
             ssrc,
-            sequence_number,
+            *fwd.seq_no as u16,
             *fwd.seq_no,
         );
         if twcc_enabled {
@@ -1628,14 +1625,6 @@ impl Session {
     pub fn is_connected(&self) -> bool {
         self.srtp_rx.is_some() && self.srtp_tx.is_some()
     }
-}
-
-/// What `StreamTx::forward_now` wrote: enough to protect the datagram and account for it.
-pub struct ForwardReceipt {
-    pub ssrc: Ssrc,
-    pub sequence_number: u16,
-    pub header_len: usize,
-    pub payload_size: usize,
 }
 
 pub struct PacketReceipt {

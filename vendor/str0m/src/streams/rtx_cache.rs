@@ -214,17 +214,13 @@ impl CachedPacket {
         header: &RtpHeader,
         payload: Arc<[u8]>,
     ) -> Self {
-        let mut ext_vals = None;
-        let with_transport = &header.ext_vals;
-        let rare_values = with_transport.audio_level.is_some()
-            || with_transport.voice_activity.is_some()
-            || header.csrc_count > 0;
-        if rare_values {
+        let rare_values = header.csrc_count > 0 || !only_ids_and_transport(&header.ext_vals);
+        let ext_vals = rare_values.then(|| {
             let mut values = header.ext_vals.clone();
             values.abs_send_time = None;
             values.transport_cc = None;
-            ext_vals = Some(values);
-        }
+            values
+        });
         CachedPacket {
             seq_no,
             time,
@@ -290,18 +286,25 @@ impl CachedPacket {
     }
 }
 
-/// Whether the extension values hold nothing but mid and rid. Every field is named, so a new
-/// one cannot be forgotten here.
+/// Whether the extension values hold nothing but mid and rid.
 fn only_ids(ext_vals: &ExtensionValues) -> bool {
+    only_ids_and_transport(ext_vals)
+        && ext_vals.abs_send_time.is_none()
+        && ext_vals.transport_cc.is_none()
+}
+
+/// Whether the extension values hold nothing but mid, rid and the transport values a send sets
+/// (abs-send-time, transport-cc). Every field is named, so a new one cannot be forgotten here.
+fn only_ids_and_transport(ext_vals: &ExtensionValues) -> bool {
     let ExtensionValues {
         audio_level,
         voice_activity,
         video_orientation,
         video_content_type,
         tx_time_offs,
-        abs_send_time,
+        abs_send_time: _,
         abs_capture_time,
-        transport_cc,
+        transport_cc: _,
         play_delay_min,
         play_delay_max,
         video_timing,
@@ -316,9 +319,7 @@ fn only_ids(ext_vals: &ExtensionValues) -> bool {
         && video_orientation.is_none()
         && video_content_type.is_none()
         && tx_time_offs.is_none()
-        && abs_send_time.is_none()
         && abs_capture_time.is_none()
-        && transport_cc.is_none()
         && play_delay_min.is_none()
         && play_delay_max.is_none()
         && video_timing.is_none()

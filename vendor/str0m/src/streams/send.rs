@@ -21,7 +21,7 @@ use crate::rtp_::{MAX_BLANK_PADDING_PAYLOAD_SIZE, Sdes, SdesType};
 use crate::rtp_::{MediaTime, Mid, NackEntry, ReportList, Rtcp, RtpHeader};
 use crate::rtp_::{Pt, Rid, RtcpFb, SenderInfo, SenderReport, Ssrc};
 use crate::rtp_::{SRTP_BLOCK_SIZE, SeqNo};
-use crate::session::{ForwardReceipt, PacketReceipt};
+use crate::session::PacketReceipt;
 use crate::stats::StatsSnapshot;
 use crate::util::value_history::ValueHistory;
 use crate::util::{InstantExt, already_happened, not_happening};
@@ -605,8 +605,8 @@ impl StreamTx {
     /// `datagram`, the packet into the RTX cache and the stats, as `poll_packet` would do once
     /// the same packet reached the head of the send queue. The payload is not copied here:
     /// SRTP protect encrypts it from `fwd.payload` into the datagram after the header. Only
-    /// when `ready_for_direct_send`. `None` when the media has no such payload type (the
-    /// packet is dropped, as `poll_packet` drops it).
+    /// when `ready_for_direct_send`. Returns the header's length, or `None` when the media has
+    /// no such payload type (the packet is dropped, as `poll_packet` drops it).
     pub(crate) fn forward_now(
         &mut self,
         now: Instant,
@@ -615,7 +615,7 @@ impl StreamTx {
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
         datagram: &mut Vec<u8>,
-    ) -> Option<ForwardReceipt> {
+    ) -> Option<usize> {
         debug_assert!(self.ready_for_direct_send());
         if self.rtx_ratio_cap.is_some() {
             // The queued path does this in `poll_packet_resend` on every poll: it trims the send
@@ -695,12 +695,7 @@ impl StreamTx {
             self.rtx_cache
                 .cache_forwarded(fwd.seq_no, time, &header, fwd.payload.clone(), now);
         }
-        Some(ForwardReceipt {
-            ssrc: self.ssrc,
-            sequence_number: header.sequence_number,
-            header_len,
-            payload_size: fwd.payload.len(),
-        })
+        Some(header_len)
     }
 
     fn padding_enabled(&self) -> bool {
