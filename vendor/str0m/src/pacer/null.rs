@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::time::Instant;
 
 use super::Pacer;
@@ -11,7 +10,10 @@ use crate::rtp_::{Bitrate, DataSize, MidRid, TwccClusterId};
 /// A null pacer that doesn't pace.
 #[derive(Debug, Default)]
 pub struct NullPacer {
-    last_sends: HashMap<MidRid, Instant>,
+    /// When each stream last sent, for the round robin. A list searched in order rather than a
+    /// map: a peer has a few streams, and `register_send` runs for every packet sent, where
+    /// hashing the key cost more than the search (Dragoman).
+    last_sends: Vec<(MidRid, Instant)>,
     /// Snapshots from the last `handle_timeout`. `poll_queue` counts off
     /// each packet it hands out.
     queue_states: Vec<QueueState>,
@@ -53,7 +55,7 @@ impl Pacer for NullPacer {
             .queue_states
             .iter_mut()
             .filter(|q| q.snapshot.packet_count > 0)
-            .min_by_key(|q| self.last_sends.get(&q.midrid))?;
+            .min_by_key(|q| last_send(&self.last_sends, q.midrid))?;
 
         queue.snapshot.packet_count -= 1;
         self.unsent_since = Some(queue.snapshot.created_at);
@@ -63,9 +65,22 @@ impl Pacer for NullPacer {
 
     fn register_send(&mut self, now: Instant, _packet_size: DataSize, from: MidRid) {
         self.unsent_since = None;
-        let e = self.last_sends.entry(from).or_insert(now);
-        *e = now;
+        match self
+            .last_sends
+            .iter_mut()
+            .find(|(midrid, _)| *midrid == from)
+        {
+            Some((_, at)) => *at = now,
+            None => self.last_sends.push((from, now)),
+        }
     }
+}
+
+fn last_send(last_sends: &[(MidRid, Instant)], of: MidRid) -> Option<Instant> {
+    last_sends
+        .iter()
+        .find(|(midrid, _)| *midrid == of)
+        .map(|(_, at)| *at)
 }
 
 #[cfg(test)]
