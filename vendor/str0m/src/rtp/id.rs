@@ -23,6 +23,26 @@ macro_rules! str_id {
             pub const fn from_array(a: [u8; $num]) -> $id {
                 $id(a)
             }
+
+            /// The id's bytes, trimmed as `str::trim` trims its text.
+            ///
+            /// Ids are ASCII (padded with spaces) unless built from a raw array: those are
+            /// trimmed byte by byte, without `str::trim`'s walk over chars or a UTF-8 check.
+            /// Writing the mid and rid header extensions takes this: it runs for every packet
+            /// sent with one (Dragoman's change).
+            pub(crate) fn trimmed_bytes(&self) -> &[u8] {
+                if !self.0.is_ascii() {
+                    return from_utf8(&self.0).expect("ascii id").trim().as_bytes();
+                }
+                let is_space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
+                let start = self.0.iter().position(|b| !is_space(b)).unwrap_or($num);
+                let end = self
+                    .0
+                    .iter()
+                    .rposition(|b| !is_space(b))
+                    .map_or(start, |i| i + 1);
+                &self.0[start..end]
+            }
         }
 
         impl fmt::Display for $id {
@@ -43,18 +63,8 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                // Ids are ASCII (padded with spaces) unless built from a raw array: trim bytes
-                // then, the same result as `str::trim` without its walk over chars. This runs
-                // for every packet sent with a mid or rid header extension (Dragoman's change).
                 if self.0.is_ascii() {
-                    let is_space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
-                    let start = self.0.iter().position(|b| !is_space(b)).unwrap_or($num);
-                    let end = self
-                        .0
-                        .iter()
-                        .rposition(|b| !is_space(b))
-                        .map_or(start, |i| i + 1);
-                    from_utf8(&self.0[start..end]).expect("ascii id")
+                    from_utf8(self.trimmed_bytes()).expect("ascii id")
                 } else {
                     from_utf8(&self.0).expect("ascii id").trim()
                 }
