@@ -7,6 +7,16 @@ use serde::{Deserialize, Serialize};
 use str0m_proto::Id;
 use str0m_proto::NonCryptographicRng;
 
+/// How many of `bytes`' last bytes are b' ' (at most 16 bytes): one 128-bit compare instead of a
+/// walk back over the padding of an id (Dragoman's change).
+fn trailing_spaces(bytes: &[u8]) -> usize {
+    const SPACES: u128 = u128::from_be_bytes([b' '; 16]);
+    let mut padded = [b' '; 16];
+    padded[..bytes.len()].copy_from_slice(bytes);
+    let not_spaces = u128::from_be_bytes(padded) ^ SPACES;
+    (not_spaces.trailing_zeros() as usize / 8).saturating_sub(16 - bytes.len())
+}
+
 macro_rules! str_id {
     ($id:ident, $name:literal, $num:tt, $new_len:tt) => {
         impl $id {
@@ -35,6 +45,11 @@ macro_rules! str_id {
                     return from_utf8(&self.0).expect("ascii id").trim().as_bytes();
                 }
                 let is_space = |b: &u8| *b == b' ' || (b'\t'..=b'\r').contains(b);
+                // The usual id: text first, then spaces (`From<&str>` pads with them).
+                let end = $num - trailing_spaces(&self.0);
+                if end > 0 && !is_space(&self.0[0]) && !is_space(&self.0[end - 1]) {
+                    return &self.0[..end];
+                }
                 let start = self.0.iter().position(|b| !is_space(b)).unwrap_or($num);
                 let end = self
                     .0

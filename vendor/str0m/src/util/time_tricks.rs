@@ -13,7 +13,11 @@ pub(crate) fn not_happening() -> Instant {
 // This is indeed a bit dodgy, but we want str0m's internal idea of time to be completely
 // driven from the external API using `Instant`. What works against us is that Instant can't
 // represent things like UNIX EPOCH (but SystemTime can).
-static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime)> = LazyLock::new(|| {
+//
+// The third value is the second as a duration since the unix epoch (`None` before it), so that
+// `to_unix_duration` need not convert per call: it runs for every packet sent with
+// abs-send-time (Dragoman's change).
+static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime, Option<Duration>)> = LazyLock::new(|| {
     // These two should be "frozen" the same instant. Hopefully they are not differing too much.
     let now = Instant::now();
     let now_sys = SystemTime::now();
@@ -39,7 +43,10 @@ static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime)> = LazyLock::new(|| {
     let beginning_of_time_sys = now_sys - since_beginning_of_time;
 
     // This pair represents our "beginning of time" for the same moment.
-    (beginning_of_time, beginning_of_time_sys)
+    let since_epoch = beginning_of_time_sys
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok();
+    (beginning_of_time, beginning_of_time_sys, since_epoch)
 });
 
 pub fn epoch_to_beginning() -> Duration {
@@ -99,6 +106,10 @@ impl InstantExt for Instant {
         }
 
         let duration_since_time_0 = self.duration_since(BEGINNING_OF_TIME.0);
+        if let Some(since_epoch) = BEGINNING_OF_TIME.2 {
+            // The same sum as below, without a round trip through SystemTime.
+            return since_epoch + duration_since_time_0;
+        }
         let system_time = BEGINNING_OF_TIME.1 + duration_since_time_0;
 
         system_time
