@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project, the way CI does, on a fresh machine of this kind.
-# Installs what the tests need when it is missing, then: format check, lints, all tests, the media
-# plane's dependency rule (no tokio, axum or signaling in dragoman-media), and the web client's
-# type-check, lint, unit tests and end-to-end test in headless Chromium.
+# Installs what the tests need when it is missing, then: format check, lints, all tests, the
+# vendored str0m's own unit tests, the media plane's dependency rule (no tokio, axum or signaling
+# in dragoman-media), and the web client's type-check, lint, unit tests and end-to-end test in
+# headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,9 @@ cargo build --bin dragoman --bin dragoman-bot --locked
 
 step "cargo test (unit, sans-IO, end-to-end over loopback)"
 cargo test --workspace --locked
+
+step "str0m (vendored, with Dragoman's changes): its own unit tests"
+vendor/str0m/unit-tests.sh
 
 step "dragoman-media depends on no tokio, axum or dragoman-signal"
 if cargo tree -p dragoman-media -e normal --locked | grep -E '\b(tokio|axum|dragoman-signal)\b'; then

@@ -796,7 +796,8 @@ pub mod rtp {
     };
     pub use crate::rtp_::{RtpHeader, SeqNo, Ssrc, VideoOrientation};
     pub use crate::streams::{
-        RtpForward, RtpPacket, RtpWrite, StreamPaused, StreamRx, StreamTx, StreamTxQueueInfo,
+        Payload, RtpForward, RtpPacket, RtpWrite, StreamPaused, StreamRx, StreamTx,
+        StreamTxQueueInfo,
     };
 
     /// Debug output of the unencrypted RTP and RTCP packets.

@@ -38,7 +38,7 @@ use crate::rtp_::{RtpHeader, SessionId, TwccClusterId, TwccPacketId, extend_u16}
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
-use crate::streams::{RtpForward, RtpPacket, StreamTimeoutConfig, Streams};
+use crate::streams::{Payload, PayloadPool, RtpForward, RtpPacket, StreamTimeoutConfig, Streams};
 use crate::util::{Soonest, SystemTimeExt, already_happened, not_happening};
 use crate::{Reason, net};
 use crate::{RtcConfig, RtcError};
@@ -111,6 +111,9 @@ pub(crate) struct Session {
 
     // Next packet for RtpPacket event.
     pending_packet: Option<RtpPacket>,
+
+    // Buffers for received payloads in RTP mode (Dragoman's change).
+    payload_pool: PayloadPool,
 
     // Total RTP payload bytes for media, including retransmissions.
     media_bytes_rx: u64,
@@ -209,6 +212,7 @@ impl Session {
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
             pending_packet: None,
+            payload_pool: PayloadPool::default(),
             media_bytes_rx: 0,
             media_bytes_tx: 0,
             ice_lite: config.ice_lite,
@@ -747,7 +751,7 @@ impl Session {
 
         // RED-recovered packets (frame mode) are collected here and delivered after the
         // primary, filling single-packet losses from the next packet's redundancy.
-        let mut red_recovered: Vec<(RtpHeader, Arc<[u8]>, SeqNo, MediaTime)> = Vec::new();
+        let mut red_recovered: Vec<(RtpHeader, Payload, SeqNo, MediaTime)> = Vec::new();
 
         // Capture the full wire payload length before RED unwrapping narrows `data` to the primary
         // block. The sender counts the whole RED-wrapped payload, so receive stats must too.
@@ -824,7 +828,7 @@ impl Session {
                 // its own (e.g. audio level). Clear the carrier's extensions rather than let the
                 // recovered frame inherit the current packet's metadata.
                 rec_header.ext_vals = ExtensionValues::default();
-                red_recovered.push((rec_header, Arc::from(b.payload), rec_seq, rec_time));
+                red_recovered.push((rec_header, Payload::from(b.payload), rec_seq, rec_time));
             }
             (receipt_outer, un.primary)
         } else {
@@ -847,9 +851,15 @@ impl Session {
         };
         self.media_bytes_rx += rx_bytes as u64;
 
-        // One-shot conversion to Arc<[u8]>: a single allocation that copies
-        // only the trimmed payload bytes out of the SRTP scratch buffer.
-        let payload: Arc<[u8]> = Arc::from(data);
+        // One copy of only the trimmed payload bytes out of the SRTP scratch buffer. In RTP
+        // mode into a pooled buffer, reused once every send and RTX cache entry of the packet
+        // let go (no allocation in the steady state, Dragoman's change); frame mode keeps the
+        // one-shot `Arc<[u8]>` its depayloader takes.
+        let payload = if self.rtp_mode {
+            self.payload_pool.payload(data)
+        } else {
+            Payload::from(data)
+        };
 
         let packet = stream.handle_rtp(now, header, payload, seq_no, receipt.time, rx_bytes);
 

@@ -1,4 +1,3 @@
-use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -7,8 +6,8 @@ use crate::packet::Vp8Patch;
 use crate::rtp_::UserExtensionValues;
 use crate::rtp_::{ExtensionValues, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc};
 
-use super::RtpPacket;
 use super::rtx_cache_buf::EvictingBuffer;
+use super::{Payload, RtpPacket};
 
 const RTX_CACHE_SIZE_QUANTIZER: usize = 25;
 const RTX_CACHE_QUANTIZE_SLOTS: usize = DATAGRAM_MAX_PACKET_SIZE / RTX_CACHE_SIZE_QUANTIZER;
@@ -55,7 +54,7 @@ impl RtxCache {
         seq_no: SeqNo,
         time: MediaTime,
         header: &RtpHeader,
-        payload: Arc<[u8]>,
+        payload: Payload,
         now: Instant,
     ) {
         let quantized_size = payload.len() / RTX_CACHE_SIZE_QUANTIZER;
@@ -120,7 +119,7 @@ struct CachedPacket {
     seq_no: SeqNo,
     time: MediaTime,
     timestamp: Instant,
-    payload: Arc<[u8]>,
+    payload: Payload,
     vp8_patch: Option<Vp8Patch>,
     version: u8,
     has_padding: bool,
@@ -212,7 +211,7 @@ impl CachedPacket {
         time: MediaTime,
         timestamp: Instant,
         header: &RtpHeader,
-        payload: Arc<[u8]>,
+        payload: Payload,
     ) -> Self {
         let rare_values = header.csrc_count > 0 || !only_ids_and_transport(&header.ext_vals);
         let ext_vals = rare_values.then(|| {
