@@ -115,19 +115,22 @@ impl fmt::Debug for Payload {
 /// once, RTX caches after their window), so the buffer handed out longest ago is the one to
 /// try: when something still holds it, it goes to the back and the next is tried once; when
 /// that is held too, a new buffer is made. So the pool grows to the payloads held at once (a
-/// resend window's worth) and no further, and a buffer held for long only makes one new one.
-/// A buffer keeps its capacity, so after warm-up filling one allocates nothing.
+/// resend window's worth) and no further, and a buffer held for long (the RTX cache of a stream
+/// that stopped sending keeps its last packets) only makes one new one. A full pool forgets a
+/// held buffer instead of keeping it (its holders free it as without a pool), so it never holds
+/// more than [`PayloadPool::MAX_BUFFERS`]. A buffer keeps its capacity, so after warm-up filling
+/// one allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct PayloadPool {
     buffers: VecDeque<Arc<Vec<u8>>>,
 }
 
 impl PayloadPool {
-    /// Buffers kept at most: a second of video at ~1000 packets/s (a resend window's worth at
-    /// a high bitrate). Beyond, payloads are allocated as without a pool. Buffers are not given
-    /// back while the session lives, so this bounds what a burst leaves behind (~1.2 MB of
-    /// video payloads).
-    pub const MAX_BUFFERS: usize = 1024;
+    /// Buffers kept at most: a second of ~2000 packets/s, well above a resend window's worth of
+    /// a camera or screen share (~100-800 packets/s). Beyond, payloads are allocated as without
+    /// a pool. Buffers are not given back while the session lives, so this bounds what a burst
+    /// leaves behind (~2.5 MB of 1200-byte payloads).
+    pub const MAX_BUFFERS: usize = 2048;
 
     /// A payload holding a copy of `bytes`.
     pub fn payload(&mut self, bytes: &[u8]) -> Payload {
@@ -141,10 +144,11 @@ impl PayloadPool {
                 self.buffers.push_back(buffer.clone());
                 return Payload(Shared::Pooled(buffer));
             }
-            self.buffers.push_back(buffer);
-        }
-        if self.buffers.len() >= Self::MAX_BUFFERS {
-            return Payload::from(bytes);
+            // Still held: it waits at the back, or a full pool forgets it (making room for the
+            // new buffer below; a pool that only forgot would grow no more but never reuse).
+            if self.buffers.len() + 1 < Self::MAX_BUFFERS {
+                self.buffers.push_back(buffer);
+            }
         }
         let buffer = Arc::new(bytes.to_vec());
         self.buffers.push_back(buffer.clone());
@@ -198,13 +202,26 @@ mod test {
     }
 
     #[test]
-    fn the_pool_stops_growing_at_its_bound() {
+    fn a_full_pool_forgets_held_buffers_and_reuses_released_ones() {
         let mut pool = PayloadPool::default();
-        let held: Vec<Payload> = (0..PayloadPool::MAX_BUFFERS + 10)
+        let mut held: Vec<Payload> = (0..PayloadPool::MAX_BUFFERS + 10)
             .map(|i| pool.payload(&[i as u8]))
             .collect();
         assert_eq!(pool.len(), PayloadPool::MAX_BUFFERS);
         assert!(held.iter().enumerate().all(|(i, p)| p[0] == i as u8));
+
+        // Released: the pool, still at its bound, reuses buffers again (no new one is kept).
+        held.drain(..PayloadPool::MAX_BUFFERS);
+        for i in 0..100 {
+            held.push(pool.payload(&[i]));
+        }
+        assert_eq!(pool.len(), PayloadPool::MAX_BUFFERS);
+        assert!(
+            held.iter()
+                .skip(10)
+                .enumerate()
+                .all(|(i, p)| p[0] == i as u8)
+        );
     }
 
     #[test]
