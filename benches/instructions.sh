@@ -32,8 +32,9 @@ if ! command -v valgrind >/dev/null || ! command -v callgrind_annotate >/dev/nul
 fi
 
 if [ -z "$binary" ]; then
-  binary=$(cargo bench -p dragoman-benches --bench forwarding --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*forwarding-[^"]*\)".*/\1/p' | tail -1)
+  # Cargo's messages go to stderr as usual; a failed build leaves `binary` empty (checked below).
+  binary=$(cargo bench -p dragoman-benches --bench forwarding --no-run --message-format=json |
+    sed -n 's/.*"executable":"\([^"]*forwarding-[^"]*\)".*/\1/p' | tail -1) || true
   [ -n "$binary" ] || { echo "could not build the forwarding benchmark" >&2; exit 1; }
 fi
 

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "disk space (a clean build of every test takes ~6.5 GB under target/)"
+step "disk space (a clean build of every test takes ~8 GB under target/)"
 # Fail early with a clear message instead of a linker's "No space left on device" half an hour in.
-min_free_gb=${DRAGOMAN_TEST_MIN_FREE_GB:-8}
+min_free_gb=${DRAGOMAN_TEST_MIN_FREE_GB:-10}
 target_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$target_dir"
 free_gb=$(df -Pk "$target_dir" | awk 'NR == 2 { print int($4 / 1048576) }')

@@ -7,22 +7,29 @@
 # This copies it to target/str0m-unit-tests/ and tests it there as a package of its own, after
 # three edits to that copy only:
 # - optional backends and dev-dependencies at versions the crates index here does not have
-#   (str0m-openssl, -rust-crypto, -apple-crypto, -wincrypto 0.7 and str0m-netem 0.5) are
+#   (str0m-openssl, -rust-crypto and -apple-crypto 0.7, -wincrypto 0.9, str0m-netem 0.5) are
 #   removed: the lib's tests use the default aws-lc-rs backend, and netem serves the integration
 #   tests, which are not copied;
 # - `docs/chrome-sdp.json` (a captured Chrome offer, not copied) is written as `{}` so the SDP
 #   tests compile, and the two tests that parse it are skipped;
-# - the workspace's Cargo.lock is the starting lock, so shared dependencies keep their versions;
-#   and the copy is made a workspace of its own.
+# - the copy is made a workspace of its own, locked by vendor/str0m/unit-tests.lock (the
+#   workspace's versions plus str0m's dev-dependencies), so every run tests the same versions.
+#   After changing the vendored Cargo.toml, refresh it: UPDATE_LOCK=1 vendor/str0m/unit-tests.sh
+#
+# Builds into $CARGO_TARGET_DIR/str0m-unit-tests (default target/), ~1.4 GB.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work="$root/target/str0m-unit-tests"
+work="${CARGO_TARGET_DIR:-$root/target}/str0m-unit-tests"
 copy="$work/str0m"
 rm -rf "$copy"
 mkdir -p "$copy/docs"
 cp -r "$root/vendor/str0m/src" "$root/vendor/str0m/Cargo.toml" "$copy/"
-cp "$root/Cargo.lock" "$copy/Cargo.lock"
+if [ "${UPDATE_LOCK:-0}" = 1 ]; then
+  cp "$root/Cargo.lock" "$copy/Cargo.lock"
+else
+  cp "$root/vendor/str0m/unit-tests.lock" "$copy/Cargo.lock"
+fi
 echo '{}' >"$copy/docs/chrome-sdp.json"
 
 # Drop each `[…dependencies.NAME]` table of the unavailable crates (up to the next table), and
@@ -33,7 +40,8 @@ awk '
   }
   skip { next }
   /^(openssl|rust-crypto|apple-crypto|wincrypto|wincrypto-dimpl|vendored) = / { next }
-  /^openssl-dimpl = \[/ { in_list = 1; next }
+  /^openssl-dimpl = \[/ && !/\]/ { in_list = 1; next }
+  /^openssl-dimpl = / { next }
   in_list { if ($0 ~ /^\]/) in_list = 0; next }
   { print }
 ' "$root/vendor/str0m/Cargo.toml" >"$copy/Cargo.toml"
@@ -41,7 +49,13 @@ awk '
 printf '\n[workspace]\n' >>"$copy/Cargo.toml"
 
 cd "$copy"
-CARGO_TARGET_DIR="$work/target" cargo test --lib -- \
+locked=--locked
+[ "${UPDATE_LOCK:-0}" = 1 ] && locked=
+CARGO_TARGET_DIR="$work/target" cargo test --lib $locked -- \
   --skip sdp::data::test::fast_and_easy_parse_agree \
   --skip sdp::data::test::invalid_sdp_keeps_the_detailed_error \
   "$@"
+if [ "${UPDATE_LOCK:-0}" = 1 ]; then
+  cp "$copy/Cargo.lock" "$root/vendor/str0m/unit-tests.lock"
+  echo "wrote vendor/str0m/unit-tests.lock"
+fi

@@ -671,6 +671,7 @@ impl MediaEngine {
     /// Stop sending a track to a subscriber at once. The `mid` stays, so a later `subscribe` resumes
     /// without renegotiation.
     pub fn unsubscribe(&mut self, subscriber: PeerId, track: TrackId) -> Result<(), MediaError> {
+        let resend_window = self.config.resend_window;
         let peer = self.peer_mut(subscriber)?;
         let down = peer
             .down_tracks
@@ -678,6 +679,16 @@ impl MediaEngine {
             .find(|d| d.track == Some(track))
             .ok_or(MediaError::UnknownTrack(track))?;
         down.forwarder.pause();
+        // A paused stream's resend cache would keep its last packets until it sends again (the
+        // cache drops old entries only when a new one comes in), and with them the publisher's
+        // pooled payload buffers: start it afresh.
+        if down.kind == MediaKind::Video
+            && down.negotiated
+            && let Some(mid) = down.mid
+            && let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None)
+        {
+            tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP);
+        }
         Ok(())
     }
 

@@ -856,7 +856,7 @@ impl Session {
         // let go (no allocation in the steady state, Dragoman's change); frame mode keeps the
         // one-shot `Arc<[u8]>` its depayloader takes.
         let payload = if self.rtp_mode {
-            self.payload_pool.payload(data)
+            self.payload_pool.payload(now, data)
         } else {
             Payload::from(data)
         };

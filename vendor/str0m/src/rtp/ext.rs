@@ -1293,6 +1293,26 @@ fn fixed_point_6_18(dur: Duration) -> u32 {
 mod test {
     use super::*;
 
+    /// `fixed_point_6_18` against the `MediaTime` rebase it replaced (Dragoman's change).
+    #[test]
+    fn fixed_point_6_18_is_the_media_time_rebase() {
+        let rebase = |d: Duration| {
+            MediaTime::from(d)
+                .rebase(Frequency::FIXED_POINT_6_18)
+                .numer() as u32
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for secs in [0, 1, 63, 64, 1_765_000_000, 4_000_000_000] {
+            for _ in 0..50_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let d = Duration::new(secs + x % 100_000, (x >> 20) as u32 % 1_000_000_000);
+                assert_eq!(fixed_point_6_18(d), rebase(d), "{d:?}");
+            }
+        }
+    }
+
     #[test]
     fn abs_send_time() {
         let now = Instant::now() + Duration::from_secs(1000);

@@ -410,3 +410,47 @@ impl MidRid {
         self.0 == other.0 && (self.1.is_none() || self.1 == other.1)
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn trimmed(bytes: &[u8]) -> &[u8] {
+        from_utf8(bytes).expect("ascii").trim().as_bytes()
+    }
+
+    /// `trimmed_bytes` against `str::trim` (Dragoman's change): every 8-byte rid of spaces,
+    /// other whitespace, text and control bytes, and mids with the text in every place.
+    #[test]
+    fn trimmed_bytes_trim_as_str_trim_does() {
+        const ALPHABET: [u8; 6] = [b' ', b'\t', b'\x0c', b'a', b'0', b'\x1f'];
+        let mut rid = [0u8; 8];
+        for n in 0..ALPHABET.len().pow(8) {
+            let mut k = n;
+            for b in rid.iter_mut() {
+                *b = ALPHABET[k % ALPHABET.len()];
+                k /= ALPHABET.len();
+            }
+            assert_eq!(
+                Rid::from_array(rid).trimmed_bytes(),
+                trimmed(&rid),
+                "{rid:?}"
+            );
+        }
+        for start in 0..16 {
+            for end in start..=16 {
+                for fill in [b' ', b'\n'] {
+                    let mut mid = [fill; 16];
+                    mid[start..end].fill(b'x');
+                    assert_eq!(
+                        Mid::from_array(mid).trimmed_bytes(),
+                        trimmed(&mid),
+                        "{mid:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(Mid::from("0").trimmed_bytes(), b"0");
+        assert_eq!(&*Mid::from("video"), "video");
+    }
+}

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An RTP payload (no header), cheap to clone: clones share the bytes.
 ///
@@ -111,47 +112,56 @@ impl fmt::Debug for Payload {
 
 /// Buffers for received payloads, reused once no packet, send or RTX cache holds them.
 ///
-/// Buffers are handed out in turn. Receive order is roughly release order (sends let go at
-/// once, RTX caches after their window), so the buffer handed out longest ago is the one to
-/// try: when something still holds it, it goes to the back and the next is tried once; when
-/// that is held too, a new buffer is made. So the pool grows to the payloads held at once (a
-/// resend window's worth) and no further, and a buffer held for long (the RTX cache of a stream
-/// that stopped sending keeps its last packets) only makes one new one. A full pool forgets a
-/// held buffer instead of keeping it (its holders free it as without a pool), so it never holds
-/// more than [`PayloadPool::MAX_BUFFERS`]. A buffer keeps its capacity, so after warm-up filling
-/// one allocates nothing.
+/// Buffers are handed out in turn, oldest first. Receive order is release order (sends let go
+/// at once, RTX caches after their window), so only the buffer handed out longest ago is tried:
+/// free, it is refilled; held, a new buffer is made. So the pool grows to the payloads held at
+/// once (a resend window's worth, measured at exactly that) and no further. A buffer still held
+/// [`PayloadPool::FORGET_HELD_AFTER`] after it was handed out is held by something other than a
+/// resend window (the RTX cache of a stream that stopped sending keeps its last packets until
+/// it sends again): it is forgotten, and its holders free it as without a pool. Until then it
+/// holds up the line and receiving allocates. At [`PayloadPool::MAX_BUFFERS`] a held buffer is
+/// forgotten at once to make room. A buffer keeps its capacity (the largest payload it held,
+/// ~2 KB at most as received), so after warm-up filling one allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct PayloadPool {
-    buffers: VecDeque<Arc<Vec<u8>>>,
+    /// Oldest first, each with when it was handed out.
+    buffers: VecDeque<(Arc<Vec<u8>>, Instant)>,
 }
 
 impl PayloadPool {
-    /// Buffers kept at most: a second of ~2000 packets/s, well above a resend window's worth of
-    /// a camera or screen share (~100-800 packets/s). Beyond, payloads are allocated as without
-    /// a pool. Buffers are not given back while the session lives, so this bounds what a burst
-    /// leaves behind (~2.5 MB of 1200-byte payloads).
+    /// Buffers kept at most: a resend window's worth of ~2000 packets/s, above a camera's or a
+    /// screen share's (~100-800 packets/s over 1 s). Buffers are not given back while the
+    /// session lives, so this bounds what the pool keeps: 2048 × the largest payload (~2.5 MB
+    /// of 1200-byte payloads, 4 MB at most).
     pub const MAX_BUFFERS: usize = 2048;
 
-    /// A payload holding a copy of `bytes`.
-    pub fn payload(&mut self, bytes: &[u8]) -> Payload {
-        for _ in 0..2 {
-            let Some(mut buffer) = self.buffers.pop_front() else {
-                break;
-            };
-            if let Some(vec) = Arc::get_mut(&mut buffer) {
+    /// How long a buffer may be held before the pool gives up on it: longer than a resend
+    /// window (Dragoman allows up to 10 s; str0m's default is 3 s).
+    pub const FORGET_HELD_AFTER: Duration = Duration::from_secs(12);
+
+    /// A payload holding a copy of `bytes`, received at `now`.
+    pub fn payload(&mut self, now: Instant, bytes: &[u8]) -> Payload {
+        while let Some((oldest, handed_out)) = self.buffers.front_mut() {
+            if let Some(vec) = Arc::get_mut(oldest) {
                 vec.clear();
+                // Exactly: capacity follows the largest payload, not a doubling of it.
+                vec.reserve_exact(bytes.len());
                 vec.extend_from_slice(bytes);
-                self.buffers.push_back(buffer.clone());
+                let buffer = oldest.clone();
+                self.buffers.rotate_left(1);
+                if let Some(newest) = self.buffers.back_mut() {
+                    newest.1 = now;
+                }
                 return Payload(Shared::Pooled(buffer));
             }
-            // Still held: it waits at the back, or a full pool forgets it (making room for the
-            // new buffer below; a pool that only forgot would grow no more but never reuse).
-            if self.buffers.len() + 1 < Self::MAX_BUFFERS {
-                self.buffers.push_back(buffer);
+            let held_long = now.saturating_duration_since(*handed_out) >= Self::FORGET_HELD_AFTER;
+            if !held_long && self.buffers.len() < Self::MAX_BUFFERS {
+                break;
             }
+            self.buffers.pop_front();
         }
         let buffer = Arc::new(bytes.to_vec());
-        self.buffers.push_back(buffer.clone());
+        self.buffers.push_back((buffer.clone(), now));
         Payload(Shared::Pooled(buffer))
     }
 
@@ -166,38 +176,50 @@ impl PayloadPool {
 mod test {
     use super::*;
 
-    #[test]
-    fn a_released_buffer_is_reused_and_a_held_one_is_not() {
-        let mut pool = PayloadPool::default();
-        let first = pool.payload(&[1, 2, 3]);
-        let second = pool.payload(&[4, 5]);
-        assert_eq!(pool.len(), 2);
-        assert_eq!(&*first, &[1, 2, 3]);
+    /// One instant for every call: no buffer is ever held long, unless a test says so.
+    fn now() -> Instant {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *START.get_or_init(Instant::now)
+    }
 
-        // Both held: a third buffer.
-        let third = pool.payload(&[6]);
-        assert_eq!(pool.len(), 3);
+    fn is_pooled_in(payload: &Payload, pool: &PayloadPool) -> bool {
+        let Shared::Pooled(buffer) = &payload.0 else {
+            return false;
+        };
+        pool.buffers.iter().any(|(b, _)| Arc::ptr_eq(b, buffer))
+    }
+
+    #[test]
+    fn a_released_buffer_is_reused_and_a_held_one_keeps_its_bytes() {
+        let mut pool = PayloadPool::default();
+        let first = pool.payload(now(), &[1, 2, 3]);
+        assert_eq!(&*first, &[1, 2, 3]);
         drop(first);
 
-        // The first is free now, and is refilled.
-        let fourth = pool.payload(&[7, 8, 9, 10]);
-        assert_eq!(pool.len(), 3);
-        assert_eq!(&*fourth, &[7, 8, 9, 10]);
-        assert_eq!(&*second, &[4, 5], "a held payload keeps its bytes");
+        // Released: refilled, no new buffer.
+        let second = pool.payload(now(), &[4, 5]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(&*second, &[4, 5]);
+
+        // Held: a new buffer, and the held one keeps its bytes.
+        let third = pool.payload(now(), &[6]);
+        assert_eq!(pool.len(), 2);
+        assert!(is_pooled_in(&third, &pool));
+        assert_eq!(&*second, &[4, 5]);
         assert_eq!(&*third, &[6]);
     }
 
     #[test]
     fn clones_share_a_buffer_until_the_last_is_dropped() {
         let mut pool = PayloadPool::default();
-        let payload = pool.payload(&[1; 100]);
+        let payload = pool.payload(now(), &[1; 100]);
         let copy = payload.clone();
         drop(payload);
-        let other = pool.payload(&[2; 10]);
+        let other = pool.payload(now(), &[2; 10]);
         assert_eq!(pool.len(), 2, "the clone still holds the first buffer");
         assert_eq!(&*copy, &[1; 100]);
         drop((copy, other));
-        pool.payload(&[3; 10]);
+        pool.payload(now(), &[3; 10]);
         assert_eq!(pool.len(), 2);
     }
 
@@ -205,17 +227,19 @@ mod test {
     fn a_full_pool_forgets_held_buffers_and_reuses_released_ones() {
         let mut pool = PayloadPool::default();
         let mut held: Vec<Payload> = (0..PayloadPool::MAX_BUFFERS + 10)
-            .map(|i| pool.payload(&[i as u8]))
+            .map(|i| pool.payload(now(), &[i as u8]))
             .collect();
         assert_eq!(pool.len(), PayloadPool::MAX_BUFFERS);
         assert!(held.iter().enumerate().all(|(i, p)| p[0] == i as u8));
 
-        // Released: the pool, still at its bound, reuses buffers again (no new one is kept).
+        // Released: the pool reuses its buffers again and makes none.
         held.drain(..PayloadPool::MAX_BUFFERS);
+        let size = pool.len();
         for i in 0..100 {
-            held.push(pool.payload(&[i]));
+            held.push(pool.payload(now(), &[i]));
+            assert!(pool.len() <= size);
         }
-        assert_eq!(pool.len(), PayloadPool::MAX_BUFFERS);
+        assert!(held.iter().skip(10).all(|p| is_pooled_in(p, &pool)));
         assert!(
             held.iter()
                 .skip(10)
@@ -225,9 +249,40 @@ mod test {
     }
 
     #[test]
+    fn buffers_held_long_are_forgotten_and_the_rest_reused() {
+        let mut pool = PayloadPool::default();
+        let start = now();
+        // A run of payloads someone keeps (an RTX cache of a stream that stopped sending).
+        let pinned: Vec<Payload> = (0..10).map(|i| pool.payload(start, &[i])).collect();
+
+        // While they are young the line waits for them: a new buffer.
+        drop(pool.payload(start + Duration::from_secs(1), &[1]));
+        assert_eq!(pool.len(), 11);
+
+        // Held past the limit: forgotten, and the free buffer behind them is reused from then on.
+        let later = start + PayloadPool::FORGET_HELD_AFTER;
+        for i in 0..100 {
+            drop(pool.payload(later, &[i; 3]));
+        }
+        assert_eq!(pool.len(), 1, "the pinned buffers were forgotten");
+        assert!(pinned.iter().enumerate().all(|(i, p)| p[..] == [i as u8]));
+    }
+
+    #[test]
+    fn a_buffer_grows_only_to_the_largest_payload_it_held() {
+        let mut pool = PayloadPool::default();
+        drop(pool.payload(now(), &[1; 700]));
+        let bigger = pool.payload(now(), &[2; 1100]);
+        let Shared::Pooled(buffer) = &bigger.0 else {
+            panic!("not pooled");
+        };
+        assert_eq!(buffer.capacity(), 1100);
+    }
+
+    #[test]
     fn payloads_compare_and_convert_by_their_bytes() {
         let mut pool = PayloadPool::default();
-        let pooled = pool.payload(&[1, 2]);
+        let pooled = pool.payload(now(), &[1, 2]);
         let made = Payload::from(vec![1, 2]);
         assert_eq!(pooled, made);
         assert_eq!(format!("{pooled:?}"), "[1, 2]");
