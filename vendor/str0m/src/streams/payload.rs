@@ -23,7 +23,7 @@ pub struct Payload(Shared);
 enum Shared {
     /// Made by the application, or received in frame mode.
     Bytes(Arc<[u8]>),
-    /// A pool's buffer: back in the pool when the last clone is dropped.
+    /// A pool's buffer (the pool keeps a reference): free for reuse once every clone is dropped.
     Pooled(Arc<Vec<u8>>),
 }
 
