@@ -1153,14 +1153,16 @@ impl MediaEngine {
             layer,
             keyframe,
         };
-        // Audio carries its level on; video carries no extension values of its own (str0m adds
-        // mid and the transport ones).
-        let (audio_level, voice_activity) = match track.kind {
+        // Audio carries its level on, video its orientation (CVO: a phone's rotation, without
+        // which the subscriber shows the picture on its side); str0m adds mid and the transport
+        // extensions.
+        let (audio_level, voice_activity, video_orientation) = match track.kind {
             MediaKind::Audio => (
                 packet.header.ext_vals.audio_level,
                 packet.header.ext_vals.voice_activity,
+                None,
             ),
-            MediaKind::Video => (None, None),
+            MediaKind::Video => (None, None, packet.header.ext_vals.video_orientation),
         };
         let mut wanted_layer = None;
         for &(subscriber, index) in &track.subscribers {
@@ -1197,6 +1199,7 @@ impl MediaEngine {
                 nackable: track.kind == MediaKind::Video,
                 audio_level,
                 voice_activity,
+                video_orientation,
                 payload: &packet.payload,
             };
             // Sent at once, without the subscriber's timeout round: the steady state.
@@ -1370,6 +1373,7 @@ fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
     .ext_vals(ExtensionValues {
         audio_level: fwd.audio_level,
         voice_activity: fwd.voice_activity,
+        video_orientation: fwd.video_orientation,
         ..ExtensionValues::default()
     })
 }

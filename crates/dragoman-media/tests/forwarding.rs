@@ -107,6 +107,13 @@ fn each_subscriber_gets_exactly_its_subscriptions() {
         );
     }
     assert!(b_video.iter().all(|r| r.audio_level.is_none()));
+    // Video orientation (CVO) passes through on each frame's last packet, where the source put
+    // it (a phone's rotation: without it the subscriber shows the picture on its side).
+    for r in &b_video {
+        let expected = r.marker.then(|| common::video_orientation(r.frame));
+        assert_eq!(r.video_orientation, expected, "{r:?}");
+    }
+    assert!(b_audio.iter().all(|r| r.video_orientation.is_none()));
     // Markers pass through: the last packet of each video frame.
     assert!(b_video.iter().all(|r| r.marker == (r.index % 2 == 1)));
     // Output sequences start below 2^15 (no SRTP rollover counter to signal).

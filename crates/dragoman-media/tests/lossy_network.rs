@@ -125,8 +125,8 @@ fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
     assert_eq!(indices(&video), expected, "video repaired");
     assert_eq!(video.len(), expected.len(), "no duplicates");
     assert_one_rewrite("video", &video);
-    // A resend is the packet as first sent: same timestamp, marker and payload type, and the
-    // mid (video keeps it, see forwarding.rs).
+    // A resend is the packet as first sent: same timestamp, marker, payload type and video
+    // orientation, and the mid (video keeps it, see forwarding.rs).
     let first = &video[0];
     for r in &video {
         let sent = &video_sent_packets[r.index as usize];
@@ -141,6 +141,8 @@ fn downlink_loss_is_repaired_for_video_by_the_engines_retransmissions() {
         assert_eq!(r.marker, sent.marker, "{r:?}");
         assert_eq!(r.pt, first.pt, "{r:?}");
         assert!(r.mid_in_header, "{r:?}");
+        let orientation = sent.marker.then(|| common::video_orientation(sent.frame));
+        assert_eq!(r.video_orientation, orientation, "{r:?}");
     }
 
     let missing = sent - audio.len() as u64;

@@ -33,7 +33,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpWrite, VideoOrientation};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 /// The engine's one media address.
@@ -200,6 +200,9 @@ impl Source {
             let mut ext_vals = ExtensionValues::default();
             if self.kind == MediaKind::Audio {
                 (ext_vals.audio_level, ext_vals.voice_activity) = audio_level(index);
+            } else if last {
+                // As a phone's browser does: the frame's orientation on its last packet.
+                ext_vals.video_orientation = Some(video_orientation(frame));
             }
             tx.write_rtp(
                 RtpWrite::new(self.pt, seq.into(), rtp_time as u32, now, payload)
@@ -226,6 +229,11 @@ impl Source {
 }
 
 /// The audio level (-dBov) and voice activity a source sends with its packet `index`.
+/// The orientation (CVO) a video source marks frame `frame` with.
+pub fn video_orientation(frame: u64) -> VideoOrientation {
+    VideoOrientation::from((frame % 4) as u8)
+}
+
 pub fn audio_level(index: u64) -> (Option<i8>, Option<bool>) {
     let level = (index % 100) as i8;
     (Some(-level), Some(level < 50))
@@ -277,6 +285,7 @@ pub struct Received {
     pub pt: Pt,
     pub audio_level: Option<i8>,
     pub voice_activity: Option<bool>,
+    pub video_orientation: Option<VideoOrientation>,
     /// The tag of the synthetic payload: which source, which packet, which frame.
     pub source: u8,
     pub index: u64,
@@ -391,6 +400,7 @@ impl Client {
                     pt: packet.header.payload_type,
                     audio_level: packet.header.ext_vals.audio_level,
                     voice_activity: packet.header.ext_vals.voice_activity,
+                    video_orientation: packet.header.ext_vals.video_orientation,
                     source: payload[TAG_AT],
                     index: tag(TAG_AT + 1..TAG_AT + 9),
                     frame: tag(TAG_AT + 9..TAG_AT + 17),

@@ -4,7 +4,9 @@ use std::time::Instant;
 use crate::io::DATAGRAM_MAX_PACKET_SIZE;
 use crate::packet::Vp8Patch;
 use crate::rtp_::UserExtensionValues;
-use crate::rtp_::{ExtensionValues, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc};
+use crate::rtp_::{
+    ExtensionValues, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc, VideoOrientation,
+};
 
 use super::rtx_cache_buf::EvictingBuffer;
 use super::{Payload, RtpPacket};
@@ -132,13 +134,16 @@ struct CachedPacket {
     header_len: usize,
     mid: Option<Mid>,
     rid: Option<Rid>,
+    /// CVO: browsers put it on the last packet of every video frame.
+    video_orientation: Option<VideoOrientation>,
     rare: Option<Box<RareHeaderParts>>,
 }
 
 // Two cache lines at most: the point of the compact entry.
 const _: () = assert!(std::mem::size_of::<CachedPacket>() <= 128);
 
-/// The header parts a cached packet seldom has: CSRCs, and extension values besides mid and rid.
+/// The header parts a cached packet seldom has: CSRCs, and extension values besides mid, rid and
+/// video orientation.
 #[derive(Debug)]
 struct RareHeaderParts {
     csrc_count: usize,
@@ -172,14 +177,16 @@ impl From<RtpPacket> for CachedPacket {
             ext_vals,
             header_len,
         } = header;
-        let (mid, rid) = (ext_vals.mid, ext_vals.rid);
-        let rare = (csrc_count > 0 || csrc != [0; 15] || !only_ids(&ext_vals)).then(|| {
-            Box::new(RareHeaderParts {
-                csrc_count,
-                csrc,
-                ext_vals,
-            })
-        });
+        let (mid, rid, video_orientation) =
+            (ext_vals.mid, ext_vals.rid, ext_vals.video_orientation);
+        let rare =
+            (csrc_count > 0 || csrc != [0; 15] || !only_compact_values(&ext_vals)).then(|| {
+                Box::new(RareHeaderParts {
+                    csrc_count,
+                    csrc,
+                    ext_vals,
+                })
+            });
         CachedPacket {
             seq_no,
             time,
@@ -197,6 +204,7 @@ impl From<RtpPacket> for CachedPacket {
             header_len,
             mid,
             rid,
+            video_orientation,
             rare,
         }
     }
@@ -213,7 +221,8 @@ impl CachedPacket {
         header: &RtpHeader,
         payload: Payload,
     ) -> Self {
-        let rare_values = header.csrc_count > 0 || !only_ids_and_transport(&header.ext_vals);
+        let rare_values =
+            header.csrc_count > 0 || !only_compact_and_transport_values(&header.ext_vals);
         let ext_vals = rare_values.then(|| {
             let mut values = header.ext_vals.clone();
             values.abs_send_time = None;
@@ -237,6 +246,7 @@ impl CachedPacket {
             header_len: header.header_len,
             mid: header.ext_vals.mid,
             rid: header.ext_vals.rid,
+            video_orientation: header.ext_vals.video_orientation,
             rare: ext_vals.map(|ext_vals| {
                 Box::new(RareHeaderParts {
                     csrc_count: header.csrc_count,
@@ -264,6 +274,7 @@ impl CachedPacket {
                 ExtensionValues {
                     mid: self.mid,
                     rid: self.rid,
+                    video_orientation: self.video_orientation,
                     ..Default::default()
                 },
             ),
@@ -285,20 +296,22 @@ impl CachedPacket {
     }
 }
 
-/// Whether the extension values hold nothing but mid and rid.
-fn only_ids(ext_vals: &ExtensionValues) -> bool {
-    only_ids_and_transport(ext_vals)
+/// Whether the extension values hold nothing but what the compact entry keeps: mid, rid and video
+/// orientation.
+fn only_compact_values(ext_vals: &ExtensionValues) -> bool {
+    only_compact_and_transport_values(ext_vals)
         && ext_vals.abs_send_time.is_none()
         && ext_vals.transport_cc.is_none()
 }
 
-/// Whether the extension values hold nothing but mid, rid and the transport values a send sets
-/// (abs-send-time, transport-cc). Every field is named, so a new one cannot be forgotten here.
-fn only_ids_and_transport(ext_vals: &ExtensionValues) -> bool {
+/// Whether the extension values hold nothing but what the compact entry keeps and the transport
+/// values a send sets (abs-send-time, transport-cc). Every field is named, so a new one cannot be
+/// forgotten here.
+fn only_compact_and_transport_values(ext_vals: &ExtensionValues) -> bool {
     let ExtensionValues {
         audio_level,
         voice_activity,
-        video_orientation,
+        video_orientation: _,
         video_content_type,
         tx_time_offs,
         abs_send_time: _,
@@ -315,7 +328,6 @@ fn only_ids_and_transport(ext_vals: &ExtensionValues) -> bool {
     } = ext_vals;
     audio_level.is_none()
         && voice_activity.is_none()
-        && video_orientation.is_none()
         && video_content_type.is_none()
         && tx_time_offs.is_none()
         && abs_capture_time.is_none()

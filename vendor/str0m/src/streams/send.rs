@@ -19,7 +19,7 @@ use crate::rtp_::{Bitrate, Descriptions, Extension, ExtensionMap, ExtensionValue
 use crate::rtp_::{MAX_BLANK_PADDING_PAYLOAD_SIZE, Sdes, SdesType};
 use crate::rtp_::{MediaTime, Mid, NackEntry, ReportList, Rtcp, RtpHeader};
 use crate::rtp_::{Pt, Rid, RtcpFb, SenderInfo, SenderReport, Ssrc};
-use crate::rtp_::{SRTP_BLOCK_SIZE, SeqNo};
+use crate::rtp_::{SRTP_BLOCK_SIZE, SeqNo, VideoOrientation};
 use crate::session::PacketReceipt;
 use crate::stats::StatsSnapshot;
 use crate::util::value_history::ValueHistory;
@@ -209,6 +209,8 @@ pub struct RtpForward<'a> {
     pub audio_level: Option<i8>,
     /// The voice activity flag that goes with `audio_level`.
     pub voice_activity: Option<bool>,
+    /// The video orientation (CVO) header extension value, when the media has the extension.
+    pub video_orientation: Option<VideoOrientation>,
     /// The RTP payload, without header.
     pub payload: &'a Payload,
 }
@@ -666,6 +668,7 @@ impl StreamTx {
                 rid,
                 audio_level: fwd.audio_level,
                 voice_activity: fwd.voice_activity,
+                video_orientation: fwd.video_orientation,
                 ..Default::default()
             },
             ..Default::default()
