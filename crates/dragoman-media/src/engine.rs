@@ -605,13 +605,14 @@ impl MediaEngine {
         if let Some(publisher) = self.peers.get_mut(&gone.publisher) {
             publisher.tracks_by_mid.remove(&gone.mid);
         }
+        let resend_window = self.config.resend_window;
         for (subscriber, index) in gone.subscribers {
-            if let Some(down) = self
-                .peers
-                .get_mut(&subscriber)
-                .and_then(|p| p.down_tracks.get_mut(index))
-            {
+            let Some(peer) = self.peers.get_mut(&subscriber) else {
+                continue;
+            };
+            if let Some(down) = peer.down_tracks.get_mut(index) {
                 down.track = None;
+                empty_resend_cache(&mut peer.rtc, down, resend_window);
             }
         }
     }
@@ -679,16 +680,7 @@ impl MediaEngine {
             .find(|d| d.track == Some(track))
             .ok_or(MediaError::UnknownTrack(track))?;
         down.forwarder.pause();
-        // A paused stream's resend cache would keep its last packets until it sends again (the
-        // cache drops old entries only when a new one comes in), and with them the publisher's
-        // pooled payload buffers: start it afresh.
-        if down.kind == MediaKind::Video
-            && down.negotiated
-            && let Some(mid) = down.mid
-            && let Some(tx) = peer.rtc.direct_api().stream_tx_by_mid(mid, None)
-        {
-            tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP);
-        }
+        empty_resend_cache(&mut peer.rtc, down, resend_window);
         Ok(())
     }
 
@@ -1360,6 +1352,21 @@ impl MediaEngine {
 }
 
 /// The queued form of a forward str0m cannot send at once.
+/// Start a down-track's resend cache afresh, when it stops sending (unsubscribed, or its track
+/// ended). The cache drops old entries only when a new one comes in, so it would keep its last
+/// packets (a resend window's worth of payloads, and the publisher's pooled buffers with them)
+/// for as long as the stream stays silent.
+fn empty_resend_cache(rtc: &mut Rtc, down: &DownTrack, resend_window: Duration) {
+    // Audio is not written nackable, so its cache stays empty.
+    if down.kind == MediaKind::Video
+        && down.negotiated
+        && let Some(mid) = down.mid
+        && let Some(tx) = rtc.direct_api().stream_tx_by_mid(mid, None)
+    {
+        tx.set_rtx_cache(RESEND_CACHE_MAX_PACKETS, resend_window, RESEND_RATIO_CAP);
+    }
+}
+
 fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
     RtpWrite::new(
         fwd.pt,

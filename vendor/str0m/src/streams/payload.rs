@@ -28,6 +28,11 @@ enum Shared {
 }
 
 impl Payload {
+    /// Whether the bytes are a pool's buffer.
+    pub(crate) fn is_pooled(&self) -> bool {
+        matches!(self.0, Shared::Pooled(_))
+    }
+
     /// The payload as an `Arc<[u8]>`: the same allocation for a payload made from one, a copy
     /// for a pooled one.
     pub fn to_arc(&self) -> Arc<[u8]> {
@@ -113,13 +118,14 @@ impl fmt::Debug for Payload {
 /// Buffers for received payloads, reused once no packet, send or RTX cache holds them.
 ///
 /// Buffers are handed out in turn, oldest first. Receive order is release order (sends let go
-/// at once, RTX caches after their window), so only the buffer handed out longest ago is tried:
-/// free, it is refilled; held, a new buffer is made. So the pool grows to the payloads held at
-/// once (a resend window's worth, measured at exactly that) and no further. A buffer still held
+/// at once, RTX caches after their window), so the buffer handed out longest ago is tried: free,
+/// it is refilled; held, the one behind it is tried (so one buffer held apart from the rest does
+/// not hold up the line), and when that is held too, a new buffer is made. So the pool grows to
+/// the payloads held at once (a resend window's worth) and no further. A buffer still held
 /// [`PayloadPool::FORGET_HELD_AFTER`] after it was handed out is held by something other than a
 /// resend window (the RTX cache of a stream that stopped sending keeps its last packets until
-/// it sends again): it is forgotten, and its holders free it as without a pool. Until then it
-/// holds up the line and receiving allocates. At [`PayloadPool::MAX_BUFFERS`] a held buffer is
+/// it sends again): it is forgotten, and its holders free it as without a pool. Until then a run
+/// of such buffers holds up the line and receiving allocates. At [`PayloadPool::MAX_BUFFERS`] a held buffer is
 /// forgotten at once to make room. A buffer keeps its capacity (the largest payload it held,
 /// ~2 KB at most as received), so after warm-up filling one allocates nothing.
 #[derive(Debug, Default)]
@@ -143,10 +149,7 @@ impl PayloadPool {
     pub fn payload(&mut self, now: Instant, bytes: &[u8]) -> Payload {
         while let Some((oldest, handed_out)) = self.buffers.front_mut() {
             if let Some(vec) = Arc::get_mut(oldest) {
-                vec.clear();
-                // Exactly: capacity follows the largest payload, not a doubling of it.
-                vec.reserve_exact(bytes.len());
-                vec.extend_from_slice(bytes);
+                refill(vec, bytes);
                 let buffer = oldest.clone();
                 self.buffers.rotate_left(1);
                 if let Some(newest) = self.buffers.back_mut() {
@@ -155,10 +158,23 @@ impl PayloadPool {
                 return Payload(Shared::Pooled(buffer));
             }
             let held_long = now.saturating_duration_since(*handed_out) >= Self::FORGET_HELD_AFTER;
-            if !held_long && self.buffers.len() < Self::MAX_BUFFERS {
-                break;
+            if held_long || self.buffers.len() >= Self::MAX_BUFFERS {
+                self.buffers.pop_front();
+                continue;
             }
-            self.buffers.pop_front();
+            // One buffer held apart from the rest (a resend's, say) need not hold up the line:
+            // the one behind it may be free.
+            if let Some((second, _)) = self.buffers.get_mut(1)
+                && let Some(vec) = Arc::get_mut(second)
+            {
+                refill(vec, bytes);
+                let buffer = second.clone();
+                if let Some((taken, _)) = self.buffers.remove(1) {
+                    self.buffers.push_back((taken, now));
+                }
+                return Payload(Shared::Pooled(buffer));
+            }
+            break;
         }
         let buffer = Arc::new(bytes.to_vec());
         self.buffers.push_back((buffer.clone(), now));
@@ -170,6 +186,14 @@ impl PayloadPool {
     pub fn len(&self) -> usize {
         self.buffers.len()
     }
+}
+
+/// Make a free buffer hold `bytes`.
+fn refill(vec: &mut Vec<u8>, bytes: &[u8]) {
+    vec.clear();
+    // Exactly: capacity follows the largest payload, not a doubling of it.
+    vec.reserve_exact(bytes.len());
+    vec.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -266,6 +290,17 @@ mod test {
         }
         assert_eq!(pool.len(), 1, "the pinned buffers were forgotten");
         assert!(pinned.iter().enumerate().all(|(i, p)| p[..] == [i as u8]));
+    }
+
+    #[test]
+    fn one_buffer_held_apart_does_not_grow_the_pool() {
+        let mut pool = PayloadPool::default();
+        let kept = pool.payload(now(), &[9]);
+        for i in 0..100 {
+            drop(pool.payload(now(), &[i]));
+        }
+        assert_eq!(pool.len(), 2, "the held one and one reused behind it");
+        assert_eq!(&*kept, &[9]);
     }
 
     #[test]

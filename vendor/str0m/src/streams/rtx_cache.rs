@@ -72,6 +72,15 @@ impl RtxCache {
 
     /// The cached packet `seq_no` as it was sent. Changes to it are not kept: the next call
     /// rebuilds it from the cache.
+    /// Let go of the payload of the packet last rebuilt by `get_cached_packet_by_seq_no`, once
+    /// it was sent: held there until the next rebuild, a resend's payload would stay out of its
+    /// publisher's payload pool for as long as no other resend comes (Dragoman's change).
+    pub fn release_restored(&mut self) {
+        if self.restored.payload.is_pooled() {
+            self.restored.payload = Payload::default();
+        }
+    }
+
     pub fn get_cached_packet_by_seq_no(&mut self, seq_no: SeqNo) -> Option<&mut RtpPacket> {
         let cached = self.packet_by_seq_no.get(*seq_no)?;
         cached.restore_into(&mut self.restored);

@@ -712,6 +712,20 @@ impl StreamTx {
         params: &[PayloadParams],
         buf: &mut Vec<u8>,
     ) -> Option<PacketReceipt> {
+        let receipt = self.poll_packet_written(now, exts, twcc, params, buf);
+        // A resend (or padding) rebuilt from the RTX cache has been written into `buf` by now.
+        self.rtx_cache.release_restored();
+        receipt
+    }
+
+    fn poll_packet_written(
+        &mut self,
+        now: Instant,
+        exts: &ExtensionMap,
+        twcc: Option<&mut u64>,
+        params: &[PayloadParams],
+        buf: &mut Vec<u8>,
+    ) -> Option<PacketReceipt> {
         let mid = self.midrid.mid();
         let rid = self.midrid.rid();
         let is_probe = self.ssrc.is_probe();
