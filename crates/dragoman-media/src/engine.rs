@@ -1351,7 +1351,6 @@ impl MediaEngine {
     }
 }
 
-/// The queued form of a forward str0m cannot send at once.
 /// Start a down-track's resend cache afresh, when it stops sending (unsubscribed, or its track
 /// ended). The cache drops old entries only when a new one comes in, so it would keep its last
 /// packets (a resend window's worth of payloads, and the publisher's pooled buffers with them)
@@ -1367,6 +1366,7 @@ fn empty_resend_cache(rtc: &mut Rtc, down: &DownTrack, resend_window: Duration) 
     }
 }
 
+/// The queued form of a forward str0m cannot send at once.
 fn queued_write(fwd: &RtpForward<'_>) -> RtpWrite {
     RtpWrite::new(
         fwd.pt,

@@ -13,7 +13,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{KeyframePolicy, Sim, SourceSpec};
+use common::{AvPublisher, ClientId, KeyframePolicy, Sim, SourceSpec};
 use dragoman_media::{DropReason, MAX_FORWARDED_PAYLOAD, MediaKind};
 
 #[test]
@@ -231,17 +231,25 @@ fn stun_binding_request(username: &str) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn a_payload_longer_than_the_engine_forwards_is_dropped_and_the_rest_flows() {
+/// A second of media from a publisher whose video payloads are `video_payload_len` bytes long,
+/// to a subscriber of both its tracks; also the oversize drops counted before it.
+fn a_second_with_video_payloads_of(video_payload_len: usize) -> (Sim, AvPublisher, ClientId, u64) {
     let mut sim = Sim::new();
     let publisher = sim.av_publisher(
         "publisher",
         SourceSpec::audio(),
-        SourceSpec::video().payload_len(MAX_FORWARDED_PAYLOAD + 1),
+        SourceSpec::video().payload_len(video_payload_len),
     );
     let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio, publisher.video]);
     let dropped = sim.drops(DropReason::Oversize);
     sim.run_for(Duration::from_secs(1));
+    (sim, publisher, subscriber, dropped)
+}
+
+#[test]
+fn a_payload_longer_than_the_engine_forwards_is_dropped_and_the_rest_flows() {
+    let (sim, publisher, subscriber, dropped) =
+        a_second_with_video_payloads_of(MAX_FORWARDED_PAYLOAD + 1);
     let sub = sim.client(subscriber);
     assert!(
         sub.received_for(publisher.video).is_empty(),
@@ -255,14 +263,7 @@ fn a_payload_longer_than_the_engine_forwards_is_dropped_and_the_rest_flows() {
 
 #[test]
 fn a_payload_of_the_longest_forwarded_length_goes_through() {
-    let mut sim = Sim::new();
-    let publisher = sim.av_publisher(
-        "publisher",
-        SourceSpec::audio(),
-        SourceSpec::video().payload_len(MAX_FORWARDED_PAYLOAD),
-    );
-    let subscriber = sim.connected_subscriber("subscriber", &[publisher.audio, publisher.video]);
-    sim.run_for(Duration::from_secs(1));
+    let (sim, publisher, subscriber, _) = a_second_with_video_payloads_of(MAX_FORWARDED_PAYLOAD);
     let video = sim.client(subscriber).received_for(publisher.video);
     assert!(video.len() >= 45, "{}", video.len());
     assert_eq!(sim.drops(DropReason::Oversize), 0);

@@ -228,12 +228,12 @@ impl Source {
     }
 }
 
-/// The audio level (-dBov) and voice activity a source sends with its packet `index`.
 /// The orientation (CVO) a video source marks frame `frame` with.
 pub fn video_orientation(frame: u64) -> VideoOrientation {
     VideoOrientation::from((frame % 4) as u8)
 }
 
+/// The audio level (-dBov) and voice activity a source sends with its packet `index`.
 pub fn audio_level(index: u64) -> (Option<i8>, Option<bool>) {
     let level = (index % 100) as i8;
     (Some(-level), Some(level < 50))

@@ -78,11 +78,7 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                if self.0.is_ascii() {
-                    from_utf8(self.trimmed_bytes()).expect("ascii id")
-                } else {
-                    from_utf8(&self.0).expect("ascii id").trim()
-                }
+                from_utf8(self.trimmed_bytes()).expect("ascii id")
             }
         }
 

@@ -32,15 +32,6 @@ impl Payload {
     pub(crate) fn is_pooled(&self) -> bool {
         matches!(self.0, Shared::Pooled(_))
     }
-
-    /// The payload as an `Arc<[u8]>`: the same allocation for a payload made from one, a copy
-    /// for a pooled one.
-    pub fn to_arc(&self) -> Arc<[u8]> {
-        match &self.0 {
-            Shared::Bytes(bytes) => bytes.clone(),
-            Shared::Pooled(buffer) => Arc::from(buffer.as_slice()),
-        }
-    }
 }
 
 impl Deref for Payload {

@@ -181,8 +181,8 @@ pub struct StreamTx {
 }
 
 /// Room `StreamTx::forward_now` makes for a forwarded packet's RTP header: 12 bytes, no CSRCs,
-/// and at most mid and rid (16 bytes each), abs-send-time, transport-cc, audio level and voice
-/// activity in extensions of either form, well under this.
+/// and at most mid and rid (16 bytes each), abs-send-time, transport-cc, audio level, voice
+/// activity and video orientation in extensions of either form, well under this.
 const FORWARD_HEADER_ROOM: usize = 256;
 
 /// One forwarded RTP packet for [`Rtc::forward_rtp_now`][crate::Rtc::forward_rtp_now]: the
