@@ -78,7 +78,7 @@ child_of() {
 start_dragoman() {
   local log=$1 history=$2 secret=$3
   rm -f "$history"
-  timeout "${run_seconds:?call run_limit first}" "${sfu_pin[@]}" target/release/dragoman serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
+  timeout "${run_seconds:?call run_limit first}" "${sfu_pin[@]}" "${DRAGOMAN_BIN:-target/release/dragoman}" serve --http 127.0.0.1:0 --media 127.0.0.1:0 \
     --secret "$secret" --history "$history" >"$log" 2>&1 &
   server_pid=$!
   dragoman_pid=$(child_of "$server_pid" dragoman) || { cat "$log"; exit 1; }

@@ -9,6 +9,8 @@
 #   DURATION=20s   measurement window per run      RATE=2      calls started per second
 #   SETTLE=3s      wait after the ramp             OUT=target/load   reports, logs, Janus config
 #   BUILD=1        build the release binaries first (0 to skip)
+#   DRAGOMAN_BIN=target/release/dragoman   the server binary to measure (a copy of another
+#                  build, to compare two builds run by run; it must be named `dragoman`)
 #   PIN=auto       auto: with 2+ CPUs pin the server to CPU 0 and the generator to CPU 1; 0: none
 #   ROUNDS=1       rounds per load, the servers' order alternating round by round; with more
 #                  than one, the verdict per load rests on the median ratio (one round's ratio

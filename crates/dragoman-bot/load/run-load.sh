@@ -7,6 +7,8 @@
 #   DURATION=20s   measurement window per run     RATE=2         calls started per second
 #   SETTLE=3s      wait after the ramp            OUT=target/load   reports and server logs
 #   BUILD=1        build the release binaries first (0 to skip)
+#   DRAGOMAN_BIN=target/release/dragoman   the server binary to measure (a copy of another
+#                  build, to compare two builds run by run; it must be named `dragoman`)
 #   BASELINE=4     first run the generator's floor: this many bot pairs connected straight to
 #                  each other (no SFU), on the generator's CPU (0 to skip)
 #   PIN=auto       auto: with 2+ CPUs pin the SFU to CPU 0 and the generator to CPU 1 (taskset);

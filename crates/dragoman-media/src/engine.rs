@@ -331,6 +331,12 @@ pub struct MediaEngine {
     next_peer: u64,
     next_track: u64,
     next_layer_refresh: Instant,
+    /// No peer's `next_timeout` is earlier than this: lowered wherever one is set, made exact by
+    /// the walk in [`MediaEngine::handle_timeout`]. Spares that walk (and the one for the next
+    /// deadline), which touches every peer's cold state, on the many calls when none is due.
+    peer_timeouts_from: Instant,
+    /// Some layer may hold a deferred keyframe request: cleared by the walk that finds none.
+    keyframes_deferred: bool,
     /// Builds every peer's transport, with one DTLS certificate for all. Generating a certificate
     /// is a key pair and a signature (milliseconds of CPU); doing it per peer would stall
     /// forwarding on every join.
@@ -357,6 +363,8 @@ impl MediaEngine {
             next_peer: 1,
             next_track: 1,
             next_layer_refresh: now,
+            peer_timeouts_from: now,
+            keyframes_deferred: false,
             transports,
         }
     }
@@ -457,6 +465,7 @@ impl MediaEngine {
                 egress_streams: HashMap::new(),
             },
         );
+        self.peer_timeouts_from = self.peer_timeouts_from.min(self.now);
         self.mark_dirty(id);
         id
     }
@@ -871,18 +880,24 @@ impl MediaEngine {
         }
         // Forwards above were timed with the engine's clock, which an earlier `now` cannot undo.
         let now = self.now;
-        // Walk the peers in place (no list of due ones): this runs after nearly every packet.
-        for (id, peer) in &mut self.peers {
-            if peer.next_timeout > now {
-                continue;
+        // Walk the peers in place (no list of due ones), and only when one is due: this runs
+        // after nearly every packet. The due ones are polled next, which sets their timeouts.
+        if now >= self.peer_timeouts_from {
+            let mut earliest = now + LAYER_REFRESH;
+            for (id, peer) in &mut self.peers {
+                if peer.next_timeout > now {
+                    earliest = earliest.min(peer.next_timeout);
+                    continue;
+                }
+                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                    tracing::warn!(peer = %id, error = %e, "timeout handling failed");
+                }
+                if !peer.needs_poll {
+                    peer.needs_poll = true;
+                    self.dirty.push(*id);
+                }
             }
-            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                tracing::warn!(peer = %id, error = %e, "timeout handling failed");
-            }
-            if !peer.needs_poll {
-                peer.needs_poll = true;
-                self.dirty.push(*id);
-            }
+            self.peer_timeouts_from = earliest;
         }
         self.send_deferred_keyframe_requests();
         if now >= self.next_layer_refresh {
@@ -937,6 +952,7 @@ impl MediaEngine {
             Ok(Output::Transmit(transmit)) => return Some(transmit),
             Ok(Output::Timeout(at)) => {
                 peer.next_timeout = at;
+                self.peer_timeouts_from = self.peer_timeouts_from.min(at);
                 peer.needs_poll = false;
                 self.dirty.retain(|p| *p != peer_id);
             }
@@ -956,16 +972,21 @@ impl MediaEngine {
     }
 
     fn next_timeout(&self) -> Instant {
+        debug_assert!(
+            self.peers
+                .values()
+                .all(|p| p.next_timeout >= self.peer_timeouts_from),
+            "a peer's timeout was set without lowering peer_timeouts_from"
+        );
         let interval = self.config.keyframe_request_interval;
-        let peers = self.peers.values().map(|p| p.next_timeout);
         let deferred = self
             .tracks
             .values()
+            .filter(|_| self.keyframes_deferred)
             .flat_map(|t| &t.layers)
             .filter_map(|l| l.keyframes.deferred_due(interval));
-        peers
-            .chain(deferred)
-            .chain(std::iter::once(self.next_layer_refresh))
+        deferred
+            .chain([self.peer_timeouts_from, self.next_layer_refresh])
             .min()
             .unwrap_or(self.now + LAYER_REFRESH)
     }
@@ -1082,6 +1103,7 @@ impl MediaEngine {
             stats,
             transmits,
             datagrams,
+            peer_timeouts_from,
             ..
         } = self;
         if packet.payload.len() > MAX_FORWARDED_PAYLOAD {
@@ -1214,6 +1236,7 @@ impl MediaEngine {
                 };
                 tx.write_rtp(queued_write(&fwd));
                 peer.next_timeout = now;
+                *peer_timeouts_from = (*peer_timeouts_from).min(now);
                 stats.rtp_packets_queued += 1;
             }
             stats.rtp_packets_forwarded += 1;
@@ -1253,20 +1276,28 @@ impl MediaEngine {
         };
         if l.keyframes.request(now, interval) {
             self.send_keyframe_request(track_id, layer);
+        } else {
+            self.keyframes_deferred = true;
         }
     }
 
     fn send_deferred_keyframe_requests(&mut self) {
+        if !self.keyframes_deferred {
+            return;
+        }
         let interval = self.config.keyframe_request_interval;
         let now = self.now;
         let mut due = Vec::new();
+        let mut still_deferred = false;
         for (id, track) in &mut self.tracks {
             for (index, layer) in track.layers.iter_mut().enumerate() {
                 if layer.keyframes.poll_deferred(now, interval) {
                     due.push((*id, index));
                 }
+                still_deferred |= layer.keyframes.deferred_due(interval).is_some();
             }
         }
+        self.keyframes_deferred = still_deferred;
         for (track, layer) in due {
             self.send_keyframe_request(track, layer);
         }
