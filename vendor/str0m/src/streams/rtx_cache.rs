@@ -5,7 +5,7 @@ use crate::io::DATAGRAM_MAX_PACKET_SIZE;
 use crate::packet::Vp8Patch;
 use crate::rtp_::UserExtensionValues;
 use crate::rtp_::{
-    ExtensionValues, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc, VideoOrientation,
+    ExtensionValues, Frequency, MediaTime, Mid, Pt, Rid, RtpHeader, SeqNo, Ssrc, VideoOrientation,
 };
 
 use super::rtx_cache_buf::EvictingBuffer;
@@ -28,6 +28,9 @@ pub(crate) struct RtxCache {
     /// cached entry. One per cache; it holds that packet's payload until the next rebuild or
     /// `clear`.
     restored: RtpPacket,
+
+    /// What the entries point into (Dragoman's change, see `CachedPacket`).
+    context: EntryContext,
 }
 
 impl RtxCache {
@@ -36,6 +39,7 @@ impl RtxCache {
             packet_by_seq_no: EvictingBuffer::new(10, max_packet_age, max_packet_count),
             seq_no_by_quantized_size: [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS],
             restored: RtpPacket::blank(),
+            context: EntryContext::default(),
         }
     }
 
@@ -43,8 +47,28 @@ impl RtxCache {
         assert!(packet.nackable);
         let seq_no = packet.seq_no;
         let quantized_size = packet.payload.len() / RTX_CACHE_SIZE_QUANTIZER;
-        self.packet_by_seq_no
-            .push(*seq_no, now, CachedPacket::from(packet));
+        let RtpPacket {
+            seq_no: _,
+            time,
+            header,
+            payload,
+            vp8_patch,
+            timestamp,
+            last_sender_info: _,
+            nackable: _,
+        } = packet;
+        let parts = SentParts {
+            seq_no,
+            time,
+            timestamp,
+            payload,
+            vp8_patch,
+            rare_values: !only_compact_values(&header.ext_vals),
+            strip_transport_values: false,
+            header: &header,
+        };
+        let entry = CachedPacket::new(parts, &mut self.context);
+        self.packet_by_seq_no.push(*seq_no, now, entry);
         self.seq_no_by_quantized_size[quantized_size] = seq_no;
         self.remove_old_packets(now);
     }
@@ -60,8 +84,18 @@ impl RtxCache {
         now: Instant,
     ) {
         let quantized_size = payload.len() / RTX_CACHE_SIZE_QUANTIZER;
-        let packet = CachedPacket::forwarded(seq_no, time, now, header, payload);
-        self.packet_by_seq_no.push(*seq_no, now, packet);
+        let parts = SentParts {
+            seq_no,
+            time,
+            timestamp: now,
+            payload,
+            vp8_patch: None,
+            rare_values: !only_compact_and_transport_values(&header.ext_vals),
+            strip_transport_values: true,
+            header,
+        };
+        let entry = CachedPacket::new(parts, &mut self.context);
+        self.packet_by_seq_no.push(*seq_no, now, entry);
         self.seq_no_by_quantized_size[quantized_size] = seq_no;
         self.remove_old_packets(now);
     }
@@ -83,7 +117,7 @@ impl RtxCache {
 
     pub fn get_cached_packet_by_seq_no(&mut self, seq_no: SeqNo) -> Option<&mut RtpPacket> {
         let cached = self.packet_by_seq_no.get(*seq_no)?;
-        cached.restore_into(&mut self.restored);
+        cached.restore_into(seq_no, &self.context, &mut self.restored);
         Some(&mut self.restored)
     }
 
@@ -117,190 +151,242 @@ impl RtxCache {
         self.packet_by_seq_no.clear();
         self.seq_no_by_quantized_size = [SeqNo::MAX; RTX_CACHE_QUANTIZE_SLOTS];
         self.restored = RtpPacket::blank();
+        self.context = EntryContext::default();
     }
 }
 
-/// A sent packet as the RTX cache keeps it (Dragoman's change): what a resend needs, in at most
-/// 128 bytes (checked below) instead of a ~400-byte `RtpPacket`, most of which is its header's
-/// CSRC list and extension values that a sent packet rarely carries beyond mid and rid. Writing
-/// the whole struct into the cache's cold slot, and dropping the one it replaced, was most of the
-/// cost of caching. A packet that does carry more keeps them whole in `rare` (one allocation).
+/// A sent packet as the RTX cache keeps it (Dragoman's change): what a resend needs, in one
+/// 64-byte cache line (checked below) instead of a ~400-byte `RtpPacket`. A cache is written once
+/// per packet sent and read back only for a resend, so the cost of caching is the memory an entry
+/// touches: a line for the new entry and, when it is evicted a resend window later, the same line
+/// again, both long out of the CPU's caches.
+///
+/// What a stream's packets share (SSRC, mid, rid, the header's flag bits) is kept once per cache
+/// in a small table of [`HeaderShape`]s, which the entry points into; the send time is kept as an
+/// offset from the cache's first one. A packet that does not fit that form (CSRCs, extension
+/// values besides mid, rid and video orientation, a VP8 patch, a sequence number other than its
+/// `SeqNo`'s low bits, an earlier send time than the cache's first, or a fifth header shape) keeps
+/// those parts whole in `rare` (one allocation).
 #[derive(Debug)]
+#[repr(align(64))]
 struct CachedPacket {
-    seq_no: SeqNo,
-    time: MediaTime,
-    timestamp: Instant,
     payload: Payload,
-    vp8_patch: Option<Vp8Patch>,
+    /// `MediaTime` in parts: kept whole it would take 16 bytes with its padding.
+    time_numer: u64,
+    time_frequency: Frequency,
+    /// The send time, in nanoseconds after the cache's `first_sent`.
+    sent_after_first: u64,
+    rtp_timestamp: u32,
+    header_len: u16,
+    payload_type: Pt,
+    marker: bool,
+    /// Index into the cache's shapes; unused when `rare` is set.
+    shape: u8,
+    /// CVO: browsers put it on the last packet of every video frame.
+    video_orientation: Option<VideoOrientation>,
+    rare: Option<Box<RareParts>>,
+}
+
+// One cache line: the point of the compact entry.
+const _: () = assert!(std::mem::size_of::<CachedPacket>() == 64);
+const _: () = assert!(std::mem::size_of::<Option<CachedPacket>>() == 64);
+
+/// What the packets of one stream have in common, kept once per cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeaderShape {
+    ssrc: Ssrc,
+    mid: Option<Mid>,
+    rid: Option<Rid>,
     version: u8,
     has_padding: bool,
     has_extension: bool,
-    marker: bool,
-    payload_type: Pt,
-    sequence_number: u16,
-    rtp_timestamp: u32,
-    ssrc: Ssrc,
-    header_len: usize,
-    mid: Option<Mid>,
-    rid: Option<Rid>,
-    /// CVO: browsers put it on the last packet of every video frame.
-    video_orientation: Option<VideoOrientation>,
-    rare: Option<Box<RareHeaderParts>>,
 }
 
-// Two cache lines at most: the point of the compact entry.
-const _: () = assert!(std::mem::size_of::<CachedPacket>() <= 128);
+/// The header shapes a cache has seen, at most [`MAX_SHAPES`]: a stream's packets carry mid and
+/// rid until the receiver acknowledges its SSRC, then not, so two are the usual.
+#[derive(Debug, Default)]
+struct HeaderShapes {
+    shapes: [Option<HeaderShape>; MAX_SHAPES],
+}
 
-/// The header parts a cached packet seldom has: CSRCs, and extension values besides mid, rid and
-/// video orientation.
+const MAX_SHAPES: usize = 4;
+
+impl HeaderShapes {
+    /// The index of `shape`, added when new and there is room.
+    fn index_of(&mut self, shape: HeaderShape) -> Option<u8> {
+        if let Some(i) = self.shapes.iter().position(|s| *s == Some(shape)) {
+            return Some(i as u8);
+        }
+        let free = self.shapes.iter().position(Option::is_none)?;
+        self.shapes[free] = Some(shape);
+        Some(free as u8)
+    }
+
+    /// The shape at `index`, as `index_of` gave it.
+    fn get(&self, index: u8) -> Option<HeaderShape> {
+        *self.shapes.get(index as usize)?
+    }
+}
+
+/// The header parts and send time of a packet that does not fit the compact entry.
 #[derive(Debug)]
-struct RareHeaderParts {
+struct RareParts {
+    shape: HeaderShape,
+    timestamp: Instant,
+    sequence_number: u16,
+    vp8_patch: Option<Vp8Patch>,
     csrc_count: usize,
     csrc: [u32; 15],
     ext_vals: ExtensionValues,
 }
 
-impl From<RtpPacket> for CachedPacket {
-    fn from(packet: RtpPacket) -> Self {
-        let RtpPacket {
-            seq_no,
-            time,
-            header,
-            payload,
-            vp8_patch,
-            timestamp,
-            last_sender_info: _,
-            nackable: _,
-        } = packet;
-        let RtpHeader {
-            version,
-            has_padding,
-            has_extension,
-            csrc_count,
-            marker,
-            payload_type,
-            sequence_number,
-            timestamp: rtp_timestamp,
-            ssrc,
-            csrc,
-            ext_vals,
-            header_len,
-        } = header;
-        let (mid, rid, video_orientation) =
-            (ext_vals.mid, ext_vals.rid, ext_vals.video_orientation);
-        let rare =
-            (csrc_count > 0 || csrc != [0; 15] || !only_compact_values(&ext_vals)).then(|| {
-                Box::new(RareHeaderParts {
-                    csrc_count,
-                    csrc,
-                    ext_vals,
-                })
-            });
-        CachedPacket {
-            seq_no,
-            time,
-            timestamp,
-            payload,
-            vp8_patch,
-            version,
-            has_padding,
-            has_extension,
-            marker,
-            payload_type,
-            sequence_number,
-            rtp_timestamp,
-            ssrc,
-            header_len,
-            mid,
-            rid,
-            video_orientation,
-            rare,
-        }
-    }
+/// What a cache keeps besides its entries: the shapes they point into and the time their send
+/// times count from.
+#[derive(Debug, Default)]
+struct EntryContext {
+    shapes: HeaderShapes,
+    first_sent: Option<Instant>,
+}
+
+/// A packet's parts as the cache takes them.
+struct SentParts<'a> {
+    seq_no: SeqNo,
+    time: MediaTime,
+    timestamp: Instant,
+    payload: Payload,
+    vp8_patch: Option<Vp8Patch>,
+    header: &'a RtpHeader,
+    /// Whether the header's extension values need keeping whole (beyond mid, rid and video
+    /// orientation).
+    rare_values: bool,
+    /// Whether kept whole values leave out the transport ones (abs-send-time, transport-cc): a
+    /// forwarded packet's header has them from its send, and a resend sets its own.
+    strip_transport_values: bool,
 }
 
 impl CachedPacket {
-    /// The entry of a forwarded packet: as `From<RtpPacket>` would make it from the packet
-    /// `poll_packet` caches, whose header has what `header` has but the transport
-    /// extension values.
-    fn forwarded(
-        seq_no: SeqNo,
-        time: MediaTime,
-        timestamp: Instant,
-        header: &RtpHeader,
-        payload: Payload,
-    ) -> Self {
-        let rare_values =
-            header.csrc_count > 0 || !only_compact_and_transport_values(&header.ext_vals);
-        let ext_vals = rare_values.then(|| {
-            let mut values = header.ext_vals.clone();
-            values.abs_send_time = None;
-            values.transport_cc = None;
-            values
-        });
-        CachedPacket {
+    fn new(parts: SentParts<'_>, context: &mut EntryContext) -> Self {
+        let SentParts {
             seq_no,
             time,
             timestamp,
             payload,
-            vp8_patch: None,
+            vp8_patch,
+            header,
+            rare_values,
+            strip_transport_values,
+        } = parts;
+        let shape = HeaderShape {
+            ssrc: header.ssrc,
+            mid: header.ext_vals.mid,
+            rid: header.ext_vals.rid,
             version: header.version,
             has_padding: header.has_padding,
             has_extension: header.has_extension,
-            marker: header.marker,
-            payload_type: header.payload_type,
-            sequence_number: header.sequence_number,
-            rtp_timestamp: header.timestamp,
-            ssrc: header.ssrc,
-            header_len: header.header_len,
-            mid: header.ext_vals.mid,
-            rid: header.ext_vals.rid,
-            video_orientation: header.ext_vals.video_orientation,
-            rare: ext_vals.map(|ext_vals| {
-                Box::new(RareHeaderParts {
+        };
+        let first_sent = *context.first_sent.get_or_insert(timestamp);
+        let sent_after_first = timestamp
+            .checked_duration_since(first_sent)
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        let compact = !rare_values
+            && header.csrc_count == 0
+            && header.csrc == [0; 15]
+            && vp8_patch.is_none()
+            && header.sequence_number == *seq_no as u16;
+        let shape_index = compact.then(|| context.shapes.index_of(shape)).flatten();
+        let (shape_index, sent_after_first, rare) = match (shape_index, sent_after_first) {
+            (Some(index), Some(after)) => (index, after, None),
+            _ => {
+                let mut ext_vals = header.ext_vals.clone();
+                if strip_transport_values {
+                    ext_vals.abs_send_time = None;
+                    ext_vals.transport_cc = None;
+                }
+                let rare = RareParts {
+                    shape,
+                    timestamp,
+                    sequence_number: header.sequence_number,
+                    vp8_patch,
                     csrc_count: header.csrc_count,
                     csrc: header.csrc,
                     ext_vals,
-                })
-            }),
+                };
+                (0, 0, Some(Box::new(rare)))
+            }
+        };
+        CachedPacket {
+            payload,
+            time_numer: time.numer(),
+            time_frequency: time.frequency(),
+            sent_after_first,
+            rtp_timestamp: header.timestamp,
+            header_len: header.header_len as u16,
+            payload_type: header.payload_type,
+            marker: header.marker,
+            shape: shape_index,
+            video_orientation: header.ext_vals.video_orientation,
+            rare,
         }
     }
 
-    /// Write the packet as it was cached into `out` (a sent packet: no sender info, nackable).
-    fn restore_into(&self, out: &mut RtpPacket) {
-        out.seq_no = self.seq_no;
-        out.time = self.time;
-        out.timestamp = self.timestamp;
+    /// Write the packet `seq_no` as it was cached into `out` (a sent packet: no sender info,
+    /// nackable).
+    fn restore_into(&self, seq_no: SeqNo, context: &EntryContext, out: &mut RtpPacket) {
+        out.seq_no = seq_no;
+        out.time = MediaTime::new(self.time_numer, self.time_frequency);
         out.payload = self.payload.clone();
-        out.vp8_patch = self.vp8_patch;
         out.last_sender_info = None;
         out.nackable = true;
-        let (csrc_count, csrc, ext_vals) = match &self.rare {
-            Some(rare) => (rare.csrc_count, rare.csrc, rare.ext_vals.clone()),
-            None => (
-                0,
-                [0; 15],
-                ExtensionValues {
-                    mid: self.mid,
-                    rid: self.rid,
+        let (shape, timestamp, sequence_number, csrc_count, csrc, ext_vals) = match &self.rare {
+            Some(rare) => {
+                out.vp8_patch = rare.vp8_patch;
+                (
+                    rare.shape,
+                    rare.timestamp,
+                    rare.sequence_number,
+                    rare.csrc_count,
+                    rare.csrc,
+                    rare.ext_vals.clone(),
+                )
+            }
+            None => {
+                out.vp8_patch = None;
+                // Both set when the entry was made, and reset only with the entries (`clear`).
+                let shape = context
+                    .shapes
+                    .get(self.shape)
+                    .expect("an entry's shape is kept");
+                let first_sent = context.first_sent.expect("set by the first entry");
+                let ext_vals = ExtensionValues {
+                    mid: shape.mid,
+                    rid: shape.rid,
                     video_orientation: self.video_orientation,
                     ..Default::default()
-                },
-            ),
+                };
+                (
+                    shape,
+                    first_sent + Duration::from_nanos(self.sent_after_first),
+                    *seq_no as u16,
+                    0,
+                    [0; 15],
+                    ext_vals,
+                )
+            }
         };
+        out.timestamp = timestamp;
         out.header = RtpHeader {
-            version: self.version,
-            has_padding: self.has_padding,
-            has_extension: self.has_extension,
+            version: shape.version,
+            has_padding: shape.has_padding,
+            has_extension: shape.has_extension,
             csrc_count,
             marker: self.marker,
             payload_type: self.payload_type,
-            sequence_number: self.sequence_number,
+            sequence_number,
             timestamp: self.rtp_timestamp,
-            ssrc: self.ssrc,
+            ssrc: shape.ssrc,
             csrc,
             ext_vals,
-            header_len: self.header_len,
+            header_len: self.header_len as usize,
         };
     }
 }
@@ -463,5 +549,90 @@ mod test {
             Some(&mut packet(now, 200, 2000)),
             rtx_cache.get_cached_packet_by_seq_no(200.into())
         );
+    }
+
+    /// A sent packet of the given shape: `variant` picks the header parts that differ.
+    fn shaped_packet(now: Instant, seq_no: u64, variant: u64) -> RtpPacket {
+        let mut packet = packet(now, seq_no, seq_no * 10);
+        packet.header.sequence_number = seq_no as u16;
+        packet.header.timestamp = 90_000 + seq_no as u32 * 3000;
+        packet.header.marker = seq_no % 3 == 0;
+        packet.header.payload_type = 96.into();
+        packet.header.header_len = 24;
+        packet.time = MediaTime::from_90khz(1_000_000 + seq_no * 3000);
+        packet.header.ext_vals.video_orientation =
+            (seq_no % 2 == 0).then_some(VideoOrientation::Deg90);
+        // The usual change: mid and rid until the receiver acknowledges the SSRC, then neither.
+        if variant % 2 == 0 {
+            packet.header.ext_vals.mid = Some("v0".into());
+            packet.header.ext_vals.rid = Some("h".into());
+        }
+        // More shapes than a cache keeps apart: the rest are kept whole.
+        packet.header.ssrc = (1000 + (variant % 7) as u32).into();
+        match variant % 5 {
+            1 => packet.header.ext_vals.audio_level = Some(-30),
+            2 => {
+                packet.header.csrc_count = 1;
+                packet.header.csrc[0] = 77;
+            }
+            3 => packet.header.sequence_number = 9,
+            _ => {}
+        }
+        packet
+    }
+
+    #[test]
+    fn every_cached_packet_comes_back_as_it_was_sent() {
+        let now = Instant::now();
+        let mut rtx_cache = RtxCache::new(400, Duration::from_secs(10));
+        // Packets stamped out of time order too: the first send time is not the earliest.
+        let stamped = |seq_no: u64| {
+            let mut packet = shaped_packet(now, seq_no, seq_no / 4);
+            packet.timestamp = after(now, 100 + (seq_no * 7) % 50);
+            packet
+        };
+        for seq_no in 1..=60 {
+            rtx_cache.cache_sent_packet(stamped(seq_no), after(now, 200 + seq_no));
+        }
+        for seq_no in 1..=60 {
+            let mut expected = stamped(seq_no);
+            expected.nackable = true;
+            let restored = rtx_cache
+                .get_cached_packet_by_seq_no(seq_no.into())
+                .expect("cached");
+            assert_eq!(&mut expected, restored, "seq_no {seq_no}");
+        }
+        assert!(
+            rtx_cache.context.shapes.shapes.iter().all(Option::is_some),
+            "more shapes than the table keeps were seen"
+        );
+    }
+
+    #[test]
+    fn a_forwarded_packet_comes_back_without_its_transport_values() {
+        let now = Instant::now();
+        let mut rtx_cache = RtxCache::new(400, Duration::from_secs(10));
+        for (seq_no, variant) in [(1, 0), (2, 1), (3, 2), (4, 5)] {
+            let mut sent = shaped_packet(now, seq_no, variant);
+            sent.header.ext_vals.abs_send_time = Some(after(now, 5));
+            sent.header.ext_vals.transport_cc = Some(7);
+            let at = after(now, seq_no * 20);
+            rtx_cache.cache_forwarded(
+                sent.seq_no,
+                sent.time,
+                &sent.header,
+                sent.payload.clone(),
+                at,
+            );
+            let mut expected = sent;
+            expected.header.ext_vals.abs_send_time = None;
+            expected.header.ext_vals.transport_cc = None;
+            expected.timestamp = at;
+            expected.nackable = true;
+            let restored = rtx_cache
+                .get_cached_packet_by_seq_no(seq_no.into())
+                .expect("cached");
+            assert_eq!(&mut expected, restored, "seq_no {seq_no}");
+        }
     }
 }
