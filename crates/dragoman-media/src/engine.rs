@@ -331,9 +331,11 @@ pub struct MediaEngine {
     next_peer: u64,
     next_track: u64,
     next_layer_refresh: Instant,
-    /// No peer's `next_timeout` is earlier than this: lowered wherever one is set, made exact by
-    /// the walk in [`MediaEngine::handle_timeout`]. Spares that walk (and the one for the next
-    /// deadline), which touches every peer's cold state, on the many calls when none is due.
+    /// No peer's `next_timeout` is earlier than this whenever `dirty` is empty: lowered wherever
+    /// one is set, made exact by the walk in [`MediaEngine::handle_timeout`] (the due peers it
+    /// finds are made dirty, and their polls lower it again). Spares that walk (and the one for
+    /// the next deadline), which touches every peer's cold state, on the many calls when none is
+    /// due.
     peer_timeouts_from: Instant,
     /// Some layer may hold a deferred keyframe request: cleared by the walk that finds none.
     keyframes_deferred: bool,
@@ -979,6 +981,15 @@ impl MediaEngine {
             "a peer's timeout was set without lowering peer_timeouts_from"
         );
         let interval = self.config.keyframe_request_interval;
+        debug_assert!(
+            self.keyframes_deferred
+                || self
+                    .tracks
+                    .values()
+                    .flat_map(|t| &t.layers)
+                    .all(|l| l.keyframes.deferred_due(interval).is_none()),
+            "a keyframe request was deferred without setting keyframes_deferred"
+        );
         let deferred = self
             .tracks
             .values()

@@ -293,7 +293,10 @@ impl CachedPacket {
             && header.csrc == [0; 15]
             && vp8_patch.is_none()
             && header.sequence_number == *seq_no as u16;
-        let shape_index = compact.then(|| context.shapes.index_of(shape)).flatten();
+        // Only a packet that fits takes a place in the shape table.
+        let shape_index = (compact && sent_after_first.is_some())
+            .then(|| context.shapes.index_of(shape))
+            .flatten();
         let (shape_index, sent_after_first, rare) = match (shape_index, sent_after_first) {
             (Some(index), Some(after)) => (index, after, None),
             _ => {
@@ -320,7 +323,8 @@ impl CachedPacket {
             time_frequency: time.frequency(),
             sent_after_first,
             rtp_timestamp: header.timestamp,
-            header_len: header.header_len as u16,
+            // A header is at most a datagram long; a resend writes its own length anyway.
+            header_len: u16::try_from(header.header_len).unwrap_or(u16::MAX),
             payload_type: header.payload_type,
             marker: header.marker,
             shape: shape_index,
@@ -559,7 +563,12 @@ mod test {
         packet.header.marker = seq_no % 3 == 0;
         packet.header.payload_type = 96.into();
         packet.header.header_len = 24;
-        packet.time = MediaTime::from_90khz(1_000_000 + seq_no * 3000);
+        // Audio's clock too: `MediaTime` compares by value across clocks, so tests check it apart.
+        packet.time = if variant % 3 == 1 {
+            MediaTime::new(500_000 + seq_no * 960, Frequency::FORTY_EIGHT_KHZ)
+        } else {
+            MediaTime::from_90khz(1_000_000 + seq_no * 3000)
+        };
         packet.header.ext_vals.video_orientation =
             (seq_no % 2 == 0).then_some(VideoOrientation::Deg90);
         // The usual change: mid and rid until the receiver acknowledges the SSRC, then neither.
@@ -600,6 +609,7 @@ mod test {
             let restored = rtx_cache
                 .get_cached_packet_by_seq_no(seq_no.into())
                 .expect("cached");
+            assert_eq!(restored.time.frequency(), expected.time.frequency());
             assert_eq!(&mut expected, restored, "seq_no {seq_no}");
         }
         assert!(
@@ -634,5 +644,48 @@ mod test {
                 .expect("cached");
             assert_eq!(&mut expected, restored, "seq_no {seq_no}");
         }
+    }
+
+    #[test]
+    fn a_cleared_cache_takes_new_shapes_and_send_times() {
+        let now = Instant::now();
+        let mut rtx_cache = RtxCache::new(400, Duration::from_secs(10));
+        // Fill the shape table, and set the first send time late.
+        for seq_no in 1..=20 {
+            let mut packet = shaped_packet(now, seq_no, seq_no);
+            packet.timestamp = after(now, 5000);
+            rtx_cache.cache_sent_packet(packet, after(now, 100 + seq_no));
+        }
+        rtx_cache.clear();
+        for seq_no in 21..=40 {
+            let mut packet = shaped_packet(now, seq_no, seq_no + 7);
+            packet.timestamp = after(now, seq_no);
+            rtx_cache.cache_sent_packet(packet, after(now, 200 + seq_no));
+        }
+        for seq_no in 1..=20 {
+            assert!(
+                rtx_cache
+                    .get_cached_packet_by_seq_no(seq_no.into())
+                    .is_none()
+            );
+        }
+        for seq_no in 21..=40 {
+            let mut expected = shaped_packet(now, seq_no, seq_no + 7);
+            expected.timestamp = after(now, seq_no);
+            expected.nackable = true;
+            let restored = rtx_cache
+                .get_cached_packet_by_seq_no(seq_no.into())
+                .expect("cached");
+            assert_eq!(restored.time.frequency(), expected.time.frequency());
+            assert_eq!(&mut expected, restored, "seq_no {seq_no}");
+        }
+        // After a clear the table and the first send time start afresh: a packet of a shape not
+        // seen before, sent before the last first send time, is compact again.
+        rtx_cache.clear();
+        let mut packet = shaped_packet(now, 50, 0);
+        packet.timestamp = after(now, 1);
+        rtx_cache.cache_sent_packet(packet, after(now, 300));
+        let entry = rtx_cache.packet_by_seq_no.get(50).expect("cached");
+        assert!(entry.rare.is_none(), "kept in the compact form");
     }
 }
