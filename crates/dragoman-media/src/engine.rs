@@ -990,16 +990,15 @@ impl MediaEngine {
                     .all(|l| l.keyframes.deferred_due(interval).is_none()),
             "a keyframe request was deferred without setting keyframes_deferred"
         );
-        let deferred = self
-            .tracks
+        let earliest = self.peer_timeouts_from.min(self.next_layer_refresh);
+        if !self.keyframes_deferred {
+            return earliest;
+        }
+        self.tracks
             .values()
-            .filter(|_| self.keyframes_deferred)
             .flat_map(|t| &t.layers)
-            .filter_map(|l| l.keyframes.deferred_due(interval));
-        deferred
-            .chain([self.peer_timeouts_from, self.next_layer_refresh])
-            .min()
-            .unwrap_or(self.now + LAYER_REFRESH)
+            .filter_map(|l| l.keyframes.deferred_due(interval))
+            .fold(earliest, Instant::min)
     }
 
     fn on_rtc_event(&mut self, peer_id: PeerId, event: Event) {

@@ -45,10 +45,8 @@ impl RtxCache {
 
     pub fn cache_sent_packet(&mut self, packet: RtpPacket, now: Instant) {
         assert!(packet.nackable);
-        let seq_no = packet.seq_no;
-        let quantized_size = packet.payload.len() / RTX_CACHE_SIZE_QUANTIZER;
         let RtpPacket {
-            seq_no: _,
+            seq_no,
             time,
             header,
             payload,
@@ -63,14 +61,10 @@ impl RtxCache {
             timestamp,
             payload,
             vp8_patch,
-            rare_values: !only_compact_values(&header.ext_vals),
-            strip_transport_values: false,
             header: &header,
+            forwarded: false,
         };
-        let entry = CachedPacket::new(parts, &mut self.context);
-        self.packet_by_seq_no.push(*seq_no, now, entry);
-        self.seq_no_by_quantized_size[quantized_size] = seq_no;
-        self.remove_old_packets(now);
+        self.insert(parts, now);
     }
 
     /// Cache a packet sent by `StreamTx::forward_now`, from the header it was written with
@@ -83,17 +77,21 @@ impl RtxCache {
         payload: Payload,
         now: Instant,
     ) {
-        let quantized_size = payload.len() / RTX_CACHE_SIZE_QUANTIZER;
         let parts = SentParts {
             seq_no,
             time,
             timestamp: now,
             payload,
             vp8_patch: None,
-            rare_values: !only_compact_and_transport_values(&header.ext_vals),
-            strip_transport_values: true,
             header,
+            forwarded: true,
         };
+        self.insert(parts, now);
+    }
+
+    fn insert(&mut self, parts: SentParts<'_>, now: Instant) {
+        let seq_no = parts.seq_no;
+        let quantized_size = parts.payload.len() / RTX_CACHE_SIZE_QUANTIZER;
         let entry = CachedPacket::new(parts, &mut self.context);
         self.packet_by_seq_no.push(*seq_no, now, entry);
         self.seq_no_by_quantized_size[quantized_size] = seq_no;
@@ -104,8 +102,6 @@ impl RtxCache {
         Some(self.packet_by_seq_no.last_position()?.into())
     }
 
-    /// The cached packet `seq_no` as it was sent. Changes to it are not kept: the next call
-    /// rebuilds it from the cache.
     /// Let go of the payload of the packet last rebuilt by `get_cached_packet_by_seq_no`, once
     /// it was sent: held there until the next rebuild, a resend's payload would stay out of its
     /// publisher's payload pool for as long as no other resend comes (Dragoman's change).
@@ -115,6 +111,8 @@ impl RtxCache {
         }
     }
 
+    /// The cached packet `seq_no` as it was sent. Changes to it are not kept: the next call
+    /// rebuilds it from the cache.
     pub fn get_cached_packet_by_seq_no(&mut self, seq_no: SeqNo) -> Option<&mut RtpPacket> {
         let cached = self.packet_by_seq_no.get(*seq_no)?;
         cached.restore_into(seq_no, &self.context, &mut self.restored);
@@ -256,12 +254,9 @@ struct SentParts<'a> {
     payload: Payload,
     vp8_patch: Option<Vp8Patch>,
     header: &'a RtpHeader,
-    /// Whether the header's extension values need keeping whole (beyond mid, rid and video
-    /// orientation).
-    rare_values: bool,
-    /// Whether kept whole values leave out the transport ones (abs-send-time, transport-cc): a
-    /// forwarded packet's header has them from its send, and a resend sets its own.
-    strip_transport_values: bool,
+    /// Sent by `StreamTx::forward_now`: the header carries the transport extension values
+    /// (abs-send-time, transport-cc) of that send, which are not kept (a resend sets its own).
+    forwarded: bool,
 }
 
 impl CachedPacket {
@@ -273,8 +268,7 @@ impl CachedPacket {
             payload,
             vp8_patch,
             header,
-            rare_values,
-            strip_transport_values,
+            forwarded,
         } = parts;
         let shape = HeaderShape {
             ssrc: header.ssrc,
@@ -288,6 +282,11 @@ impl CachedPacket {
         let sent_after_first = timestamp
             .checked_duration_since(first_sent)
             .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        let rare_values = if forwarded {
+            !only_compact_and_transport_values(&header.ext_vals)
+        } else {
+            !only_compact_values(&header.ext_vals)
+        };
         let compact = !rare_values
             && header.csrc_count == 0
             && header.csrc == [0; 15]
@@ -301,7 +300,7 @@ impl CachedPacket {
             (Some(index), Some(after)) => (index, after, None),
             _ => {
                 let mut ext_vals = header.ext_vals.clone();
-                if strip_transport_values {
+                if forwarded {
                     ext_vals.abs_send_time = None;
                     ext_vals.transport_cc = None;
                 }
